@@ -1,0 +1,1 @@
+//! SMTP (RFC 5321) with its ESMTP extensions, as a sans-IO library.

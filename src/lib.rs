@@ -1,0 +1,13 @@
+//! mailroom: the building blocks of a mail system, and a reference server assembled from them.
+//!
+//! Each building block is its own crate (`mailroom-smtp-proto`, ...), usable alone. This package
+//! re-exports them under one name, each behind a feature of the same name:
+//!
+//! | feature | module | crate |
+//! |---|---|---|
+//! | `smtp` (default) | [`smtp`] | `mailroom-smtp-proto`: SMTP codec, DATA/BDAT, sans-IO sessions, tokio adapter |
+//!
+//! See `ARCHITECTURE.md` for how the crates fit together.
+
+#[cfg(feature = "smtp")]
+pub use mailroom_smtp_proto as smtp;
