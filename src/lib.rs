@@ -6,8 +6,17 @@
 //! | feature | module | crate |
 //! |---|---|---|
 //! | `smtp` (default) | [`smtp`] | `mailroom-smtp-proto`: SMTP codec, DATA/BDAT, sans-IO sessions, tokio adapter |
+| `maildir` (default) | [`maildir`] | `mailroom-maildir`: Maildir/Maildir++ store |
+| `mbox` (default) | [`mbox`] | `mailroom-mbox`: mbox store |
+| `imap` (default) | [`imap`] | `mailroom-imap-proto`: IMAP codec and server session |
 //!
 //! See `ARCHITECTURE.md` for how the crates fit together.
 
 #[cfg(feature = "smtp")]
 pub use mailroom_smtp_proto as smtp;
+#[cfg(feature = "maildir")]
+pub use mailroom_maildir as maildir;
+#[cfg(feature = "mbox")]
+pub use mailroom_mbox as mbox;
+#[cfg(feature = "imap")]
+pub use mailroom_imap_proto as imap;

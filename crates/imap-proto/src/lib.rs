@@ -1,0 +1,1 @@
+//! IMAP4rev2/IMAP4rev1: types, command and response codecs, literal framing, sans-IO server session.

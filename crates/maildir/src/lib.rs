@@ -1,0 +1,1 @@
+//! Maildir and Maildir++ store: durable delivery, flags, folders, Dovecot-compatible UIDs, quota.
