@@ -6,9 +6,9 @@
 //! | feature | module | crate |
 //! |---|---|---|
 //! | `smtp` (default) | [`smtp`] | `mailroom-smtp-proto`: SMTP codec, DATA/BDAT, sans-IO sessions, tokio adapter |
-| `maildir` (default) | [`maildir`] | `mailroom-maildir`: Maildir/Maildir++ store |
-| `mbox` (default) | [`mbox`] | `mailroom-mbox`: mbox store |
-| `imap` (default) | [`imap`] | `mailroom-imap-proto`: IMAP codec and server session |
+//! | `maildir` (default) | [`maildir`] | `mailroom-maildir`: Maildir/Maildir++ store |
+//! | `mbox` (default) | [`mbox`] | `mailroom-mbox`: mbox store |
+//! | `imap` (default) | [`imap`] | `mailroom-imap-proto`: IMAP codec and server session |
 //!
 //! See `ARCHITECTURE.md` for how the crates fit together.
 
