@@ -42,6 +42,10 @@ pub mod codec;
 pub mod error;
 pub mod types;
 
+pub mod bdat;
+pub mod data;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use error::{AddressError, DecodeError, ParamError, ReplyDecodeError};
 pub use types::address::{
