@@ -1,0 +1,1 @@
+//! Postfix-compatible lookup tables, address rewriting and resolution (trivial-rewrite and cleanup).
