@@ -9,6 +9,8 @@
 //! | `maildir` (default) | [`maildir`] | `mailroom-maildir`: Maildir/Maildir++ store |
 //! | `mbox` (default) | [`mbox`] | `mailroom-mbox`: mbox store |
 //! | `imap` (default) | [`imap`] | `mailroom-imap-proto`: IMAP codec and server session |
+//! | `queue` (default) | [`queue`] | `mailroom-queue`: durable mail queue |
+//! | `rewrite` (default) | [`rewrite`] | `mailroom-rewrite`: lookup tables, rewriting, resolution |
 //!
 //! See `ARCHITECTURE.md` for how the crates fit together.
 
@@ -20,3 +22,7 @@ pub use mailroom_maildir as maildir;
 pub use mailroom_mbox as mbox;
 #[cfg(feature = "imap")]
 pub use mailroom_imap_proto as imap;
+#[cfg(feature = "queue")]
+pub use mailroom_queue as queue;
+#[cfg(feature = "rewrite")]
+pub use mailroom_rewrite as rewrite;
