@@ -101,9 +101,10 @@ impl DecodeError {
     /// address without SMTPUTF8 (RFC 6531 §3.5).
     pub fn reply(&self) -> Reply {
         let (code, text) = match self {
-            DecodeError::LineTooLong { .. } => {
-                (ReplyCode::SYNTAX_ERROR, "5.5.2 Error: line too long".to_owned())
-            }
+            DecodeError::LineTooLong { .. } => (
+                ReplyCode::SYNTAX_ERROR,
+                "5.5.2 Error: line too long".to_owned(),
+            ),
             DecodeError::UnknownCommand => (
                 ReplyCode::SYNTAX_ERROR,
                 "5.5.2 Error: command not recognized".to_owned(),

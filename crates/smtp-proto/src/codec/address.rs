@@ -43,9 +43,7 @@ pub(crate) fn is_dcontent(b: u8) -> bool {
 pub(crate) fn is_ldh_str(s: &[u8]) -> bool {
     match (s.first(), s.last()) {
         (Some(&first), Some(&last)) => {
-            is_let_dig(first)
-                && is_let_dig(last)
-                && s.iter().all(|&b| is_let_dig(b) || b == b'-')
+            is_let_dig(first) && is_let_dig(last) && s.iter().all(|&b| is_let_dig(b) || b == b'-')
         }
         _ => false,
     }
@@ -86,7 +84,12 @@ pub(crate) fn domain(input: &[u8], utf8: bool) -> Parsed<'_, Domain> {
         let start = end;
         match input.get(start) {
             Some(&b) if is_let_dig(b) || b >= 0x80 => {}
-            _ => return Err(syntax("domain", "a letter or digit at the start of each label")),
+            _ => {
+                return Err(syntax(
+                    "domain",
+                    "a letter or digit at the start of each label",
+                ));
+            }
         }
         let len = input[start..]
             .iter()
@@ -94,7 +97,10 @@ pub(crate) fn domain(input: &[u8], utf8: bool) -> Parsed<'_, Domain> {
             .unwrap_or(input.len() - start);
         let label = &input[start..start + len];
         if label.last() == Some(&b'-') {
-            return Err(syntax("domain", "a letter or digit at the end of each label"));
+            return Err(syntax(
+                "domain",
+                "a letter or digit at the end of each label",
+            ));
         }
         if label.len() > 63 {
             return Err(AddressError::TooLong {
@@ -161,9 +167,7 @@ fn ipv4_address_literal(s: &[u8]) -> Option<Ipv4Addr> {
         if part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let value = part
-            .iter()
-            .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+        let value = part.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
         *octet = u8::try_from(value).ok()?;
     }
     parts.next().is_none().then_some(Ipv4Addr::from(octets))
@@ -328,9 +332,18 @@ mod tests {
     #[test]
     fn known_address_literals() {
         let table: &[(&str, AddressLiteral)] = &[
-            ("[192.0.2.1]", AddressLiteral::Ipv4(Ipv4Addr::new(192, 0, 2, 1))),
-            ("[010.0.2.001]", AddressLiteral::Ipv4(Ipv4Addr::new(10, 0, 2, 1))),
-            ("[IPv6:2001:db8::1]", AddressLiteral::Ipv6("2001:db8::1".parse().unwrap())),
+            (
+                "[192.0.2.1]",
+                AddressLiteral::Ipv4(Ipv4Addr::new(192, 0, 2, 1)),
+            ),
+            (
+                "[010.0.2.001]",
+                AddressLiteral::Ipv4(Ipv4Addr::new(10, 0, 2, 1)),
+            ),
+            (
+                "[IPv6:2001:db8::1]",
+                AddressLiteral::Ipv6("2001:db8::1".parse().unwrap()),
+            ),
             ("[ipv6:::1]", AddressLiteral::Ipv6(Ipv6Addr::LOCALHOST)),
             (
                 "[x-tag:some-content]",
@@ -345,7 +358,14 @@ mod tests {
             let encoded = lit.to_string();
             assert_eq!(&address_literal(encoded.as_bytes()).unwrap().0, expected);
         }
-        for bad in ["[256.0.0.1]", "[1.2.3]", "[IPv6:zz]", "[]", "[1.2.3.4", "[tag:]"] {
+        for bad in [
+            "[256.0.0.1]",
+            "[1.2.3]",
+            "[IPv6:zz]",
+            "[]",
+            "[1.2.3.4",
+            "[tag:]",
+        ] {
             assert!(address_literal(bad.as_bytes()).is_err(), "{bad}");
         }
     }
@@ -369,7 +389,14 @@ mod tests {
             assert_eq!(encoded.len(), lp.encoded_len());
             assert_eq!(local_part(encoded.as_bytes(), false).unwrap().0, lp);
         }
-        for bad in [".a@x", "a.@x", "a..b@x", "\"open@x", "\"a\rb\"@x", "\"a\\\u{1}\"@x"] {
+        for bad in [
+            ".a@x",
+            "a.@x",
+            "a..b@x",
+            "\"open@x",
+            "\"a\rb\"@x",
+            "\"a\\\u{1}\"@x",
+        ] {
             let parsed = local_part(bad.as_bytes(), false);
             assert!(
                 parsed.is_err() || parsed.unwrap().1 != b"@x",

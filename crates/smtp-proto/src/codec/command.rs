@@ -32,13 +32,13 @@ fn check_mailbox(m: &Mailbox, path_len: usize, limits: &Limits) -> Result<(), Ad
             limit: limits.local_part,
         });
     }
-    if let Host::Domain(d) = m.host() {
-        if d.as_str().len() > limits.domain {
-            return Err(AddressError::TooLong {
-                what: "domain",
-                limit: limits.domain,
-            });
-        }
+    if let Host::Domain(d) = m.host()
+        && d.as_str().len() > limits.domain
+    {
+        return Err(AddressError::TooLong {
+            what: "domain",
+            limit: limits.domain,
+        });
     }
     Ok(())
 }
@@ -58,7 +58,7 @@ fn is_base64(s: &[u8]) -> bool {
     let body = s.iter().position(|&b| b == b'=').map_or(s, |i| &s[..i]);
     let padding = s.len() - body.len();
     !s.is_empty()
-        && s.len() % 4 == 0
+        && s.len().is_multiple_of(4)
         && padding <= 2
         && s[body.len()..].iter().all(|&b| b == b'=')
         && body
@@ -344,7 +344,10 @@ mod tests {
     fn known_commands() {
         let table: Vec<(&str, Command)> = vec![
             // RFC 5321 D.1
-            ("EHLO bar.com", Command::Ehlo(Host::Domain("bar.com".parse().unwrap()))),
+            (
+                "EHLO bar.com",
+                Command::Ehlo(Host::Domain("bar.com".parse().unwrap())),
+            ),
             (
                 "MAIL FROM:<Smith@bar.com>",
                 Command::Mail {
@@ -370,7 +373,10 @@ mod tests {
                 },
             ),
             ("VRFY Crispin", Command::Vrfy("Crispin".into())),
-            ("EXPN Example-People", Command::Expn("Example-People".into())),
+            (
+                "EXPN Example-People",
+                Command::Expn("Example-People".into()),
+            ),
             ("RSET", Command::Rset),
             ("NOOP", Command::Noop(None)),
             ("HELP", Command::Help(None)),
@@ -418,7 +424,13 @@ mod tests {
                     last: false,
                 },
             ),
-            ("BDAT 0 LAST", Command::Bdat { size: 0, last: true }),
+            (
+                "BDAT 0 LAST",
+                Command::Bdat {
+                    size: 0,
+                    last: true,
+                },
+            ),
             // RFC 3461 §9 (the DSN example)
             (
                 "MAIL FROM:<Alice@Pure-Heart.ORG> RET=HDRS ENVID=QQ314159",
@@ -485,7 +497,9 @@ mod tests {
                 Command::Mail {
                     from: ReversePath::Mailbox(mb("e=mc2@example.com")),
                     params: MailParams {
-                        auth: Some(AuthParam::Identity(XText::new("e+3Dmc2@example.com").unwrap())),
+                        auth: Some(AuthParam::Identity(
+                            XText::new("e+3Dmc2@example.com").unwrap(),
+                        )),
                         ..MailParams::default()
                     },
                 },
@@ -499,7 +513,10 @@ mod tests {
                     params: MailParams::default(),
                 },
             ),
-            ("ehlo [127.0.0.1]", Command::Ehlo("[127.0.0.1]".parse().unwrap())),
+            (
+                "ehlo [127.0.0.1]",
+                Command::Ehlo("[127.0.0.1]".parse().unwrap()),
+            ),
             // RFC 6531: a UTF-8 reverse-path with SMTPUTF8.
             (
                 "MAIL FROM:<用户@例子.广告> SMTPUTF8",
@@ -517,13 +534,14 @@ mod tests {
             assert_eq!(decoded, expected, "{line}");
             // encode -> decode gives the same value.
             let encoded = decoded.to_bytes();
-            let again = Command::decode(
-                &encoded[..encoded.len() - 2],
-                &Limits::default(),
-                true,
-            )
-            .unwrap();
-            assert_eq!(again, expected, "{line} re-encoded as {:?}", String::from_utf8_lossy(&encoded));
+            let again =
+                Command::decode(&encoded[..encoded.len() - 2], &Limits::default(), true).unwrap();
+            assert_eq!(
+                again,
+                expected,
+                "{line} re-encoded as {:?}",
+                String::from_utf8_lossy(&encoded)
+            );
         }
     }
 
@@ -532,19 +550,46 @@ mod tests {
         let table: &[(&str, &str)] = &[
             ("FOO bar", "500 5.5.2 Error: command not recognized"),
             ("MAIL TO:<a@b>", "501 5.5.4 Syntax: MAIL FROM:<address>"),
-            ("MAIL FROM:a@b.example", "501 5.1.7 Bad sender address syntax: invalid path: expected \"<\""),
-            ("RCPT TO:<a@@b>", "501 5.1.3 Bad recipient address syntax: invalid domain: expected a letter or digit at the start of each label"),
-            ("MAIL FROM:<a@b.example> SIZE=x", "501 5.5.4 Bad SIZE parameter: expected a number"),
-            ("MAIL FROM:<a@b.example> SIZE=1 SIZE=2", "501 5.5.4 Duplicate SIZE parameter"),
-            ("MAIL FROM:<a@b.example>  SIZE=1", "501 5.5.4 Bad parameter parameter: expected esmtp-keyword"),
-            ("RCPT TO:<a@b.example> NOTIFY=NEVER,SUCCESS", "501 5.5.4 Bad NOTIFY parameter: expected NEVER or a list of SUCCESS, FAILURE, DELAY"),
-            ("MAIL FROM:<用户@例子.广告>", "553 5.6.7 Non-ASCII address requires SMTPUTF8"),
+            (
+                "MAIL FROM:a@b.example",
+                "501 5.1.7 Bad sender address syntax: invalid path: expected \"<\"",
+            ),
+            (
+                "RCPT TO:<a@@b>",
+                "501 5.1.3 Bad recipient address syntax: invalid domain: expected a letter or digit at the start of each label",
+            ),
+            (
+                "MAIL FROM:<a@b.example> SIZE=x",
+                "501 5.5.4 Bad SIZE parameter: expected a number",
+            ),
+            (
+                "MAIL FROM:<a@b.example> SIZE=1 SIZE=2",
+                "501 5.5.4 Duplicate SIZE parameter",
+            ),
+            (
+                "MAIL FROM:<a@b.example>  SIZE=1",
+                "501 5.5.4 Bad parameter parameter: expected esmtp-keyword",
+            ),
+            (
+                "RCPT TO:<a@b.example> NOTIFY=NEVER,SUCCESS",
+                "501 5.5.4 Bad NOTIFY parameter: expected NEVER or a list of SUCCESS, FAILURE, DELAY",
+            ),
+            (
+                "MAIL FROM:<用户@例子.广告>",
+                "553 5.6.7 Non-ASCII address requires SMTPUTF8",
+            ),
             ("DATA now", "501 5.5.4 Syntax: DATA no argument"),
             ("BDAT x", "501 5.5.4 Syntax: BDAT chunk-size [\"LAST\"]"),
-            ("AUTH PLAIN not*base64", "501 5.5.4 Syntax: AUTH a base64 initial response"),
+            (
+                "AUTH PLAIN not*base64",
+                "501 5.5.4 Syntax: AUTH a base64 initial response",
+            ),
             ("VRFY", "501 5.5.4 Syntax: VRFY an address or name"),
             ("NOOP \u{1}", "501 5.5.4 Syntax: NOOP printable text"),
-            ("MAIL FROM:<>>>>", "501 5.5.4 Bad parameter parameter: expected a space before each parameter"),
+            (
+                "MAIL FROM:<>>>>",
+                "501 5.5.4 Bad parameter parameter: expected a space before each parameter",
+            ),
         ];
         for (line, reply) in table {
             let err = decode(line).expect_err(line);
@@ -556,15 +601,39 @@ mod tests {
     fn limits_of_rfc5321_4_5_3_1() {
         let local = "a".repeat(65);
         let err = decode(&format!("RCPT TO:<{local}@example.com>")).unwrap_err();
-        assert!(matches!(err, DecodeError::Address { source: AddressError::TooLong { what: "local-part", .. }, .. }));
+        assert!(matches!(
+            err,
+            DecodeError::Address {
+                source: AddressError::TooLong {
+                    what: "local-part",
+                    ..
+                },
+                ..
+            }
+        ));
         let long_domain = vec!["a".repeat(60); 5].join(".");
         let err = decode(&format!("RCPT TO:<a@{long_domain}>")).unwrap_err();
-        assert!(matches!(err, DecodeError::Address { source: AddressError::TooLong { .. }, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DecodeError::Address {
+                    source: AddressError::TooLong { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = decode(&format!("NOOP {}", "x".repeat(600))).unwrap_err();
         assert_eq!(err, DecodeError::LineTooLong { limit: 512 });
         // MAIL may use the parameter allowance.
         let envid = "x".repeat(100);
-        assert!(decode(&format!("MAIL FROM:<{}@example.com> ENVID={envid} AUTH=<> SIZE=1 BODY=8BITMIME RET=FULL", "a".repeat(64))).is_ok());
+        assert!(
+            decode(&format!(
+                "MAIL FROM:<{}@example.com> ENVID={envid} AUTH=<> SIZE=1 BODY=8BITMIME RET=FULL",
+                "a".repeat(64)
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

@@ -144,7 +144,9 @@ mod tests {
     use super::*;
 
     fn decode_all(s: &str) -> Reply {
-        let (reply, used) = Reply::decode(s.as_bytes(), &Limits::default()).unwrap().unwrap();
+        let (reply, used) = Reply::decode(s.as_bytes(), &Limits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(used, s.len());
         reply
     }
@@ -155,7 +157,9 @@ mod tests {
         let r = decode_all("220 foo.com Simple Mail Transfer Service Ready\r\n");
         assert_eq!(r.code(), ReplyCode::SERVICE_READY);
         assert_eq!(r.lines(), ["foo.com Simple Mail Transfer Service Ready"]);
-        let r = decode_all("250-foo.com greets bar.com\r\n250-8BITMIME\r\n250-SIZE\r\n250-DSN\r\n250 HELP\r\n");
+        let r = decode_all(
+            "250-foo.com greets bar.com\r\n250-8BITMIME\r\n250-SIZE\r\n250-DSN\r\n250 HELP\r\n",
+        );
         assert_eq!(r.lines().len(), 5);
         assert_eq!(r.lines()[4], "HELP");
         let r = decode_all("552 Message size exceeds fixed maximium message size\r\n");

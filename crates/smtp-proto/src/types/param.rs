@@ -81,6 +81,9 @@ pub struct Param {
 
 /// `xtext` (RFC 3461 §4): printable ASCII except `+` and `=`, with any other octet written as
 /// `+` and two upper-case hex digits. Kept in its encoded form, so it is sent back exactly.
+///
+/// Never empty: the grammar allows an empty xtext, but every parameter that holds one (ENVID,
+/// ORCPT's address, AUTH=) needs a value, so an empty one could not be sent.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct XText(String);
 
@@ -95,9 +98,12 @@ impl XText {
     ///
     /// # Errors
     ///
-    /// [`ParamError::XText`] when `encoded` breaks that grammar.
+    /// [`ParamError::XText`] when `encoded` is empty or breaks that grammar.
     pub fn new(encoded: &str) -> Result<Self, ParamError> {
         let b = encoded.as_bytes();
+        if b.is_empty() {
+            return Err(ParamError::XText);
+        }
         let mut i = 0;
         while i < b.len() {
             match b[i] {
@@ -116,8 +122,11 @@ impl XText {
         Ok(Self(encoded.to_owned()))
     }
 
-    /// Encodes arbitrary octets as xtext.
-    pub fn encode(decoded: &[u8]) -> Self {
+    /// Encodes arbitrary octets as xtext; `None` for no octets (an xtext is never empty).
+    pub fn encode(decoded: &[u8]) -> Option<Self> {
+        if decoded.is_empty() {
+            return None;
+        }
         let mut s = String::with_capacity(decoded.len());
         for &b in decoded {
             if matches!(b, b'!'..=b'~') && b != b'+' && b != b'=' {
@@ -126,7 +135,7 @@ impl XText {
                 s.push_str(&format!("+{b:02X}"));
             }
         }
-        Self(s)
+        Some(Self(s))
     }
 
     /// The encoded form, as sent.

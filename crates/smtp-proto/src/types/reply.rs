@@ -204,11 +204,11 @@ impl Reply {
         let mut text = text;
         let mut enhanced = None;
         let first_word = text.split(' ').next().unwrap_or("");
-        if let Some(e) = EnhancedCode::parse(first_word.as_bytes()) {
-            if e.class() == code.class() {
-                enhanced = Some(e);
-                text = text[first_word.len()..].strip_prefix(' ').unwrap_or("");
-            }
+        if let Some(e) = EnhancedCode::parse(first_word.as_bytes())
+            && e.class() == code.class()
+        {
+            enhanced = Some(e);
+            text = text[first_word.len()..].strip_prefix(' ').unwrap_or("");
         }
         let lines = text
             .split('\n')
