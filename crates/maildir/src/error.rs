@@ -162,9 +162,10 @@ impl DeliverError {
         }
     }
 
-    /// Whether retrying later cannot help (over quota, too large): a permanent failure (5xx).
+    /// Whether retrying at once cannot help (too large, over quota): a permanent failure
+    /// (5xx), as Dovecot answers over quota unless `quota_full_tempfail = yes`.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::TooLarge { .. })
+        matches!(self, Self::TooLarge { .. } | Self::OverQuota { .. })
     }
 
     /// Whether this is [`DeliverError::OverQuota`].

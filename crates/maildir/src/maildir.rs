@@ -572,6 +572,12 @@ impl<F: Fs> Maildir<F> {
         if message.subdir == Subdir::Cur && new_name == message.file_name {
             return Ok(message.clone());
         }
+        if new_name.len() > MAX_NAME_LEN {
+            return Err(ReadError::InvalidKey {
+                key: message.key.as_str().to_owned(),
+                reason: "the name with its info would be longer than 255 bytes",
+            });
+        }
         let from = self.message_path(message);
         let cur = self.dir(Subdir::Cur);
         let to = cur.join(&new_name);
