@@ -236,10 +236,9 @@ pub(crate) fn literal_any(i: &[u8], binary: bool) -> PResult<'_, Literal> {
         return fail(i2, "the literal's octets");
     }
     let data = &i2[..n];
-    if !binary
-        && let Some(p) = memchr::memchr(0, data) {
-            return fail(&i2[p..], "a literal without NUL (CHAR8 = %x01-ff)");
-        }
+    if !binary && let Some(p) = memchr::memchr(0, data) {
+        return fail(&i2[p..], "a literal without NUL (CHAR8 = %x01-ff)");
+    }
     Ok((&i2[n..], Literal::from_checked(data.to_vec(), mode, binary)))
 }
 

@@ -309,10 +309,12 @@ impl IString {
     /// [`ValidationError`] when `data` holds a NUL octet, which no string may carry.
     pub fn from_bytes(data: impl Into<Vec<u8>>) -> Result<Self, ValidationError> {
         let data = data.into();
-        if data.len() <= 1024 && !data.iter().any(|&b| !is_text_char(b))
-            && let Ok(s) = String::from_utf8(data.clone()) {
-                return Ok(IString::Quoted(Quoted(s)));
-            }
+        if data.len() <= 1024
+            && !data.iter().any(|&b| !is_text_char(b))
+            && let Ok(s) = String::from_utf8(data.clone())
+        {
+            return Ok(IString::Quoted(Quoted(s)));
+        }
         Literal::new(data, LiteralMode::Sync).map(IString::Literal)
     }
     /// The string's octets, whatever its form.
