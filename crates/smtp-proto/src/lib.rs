@@ -44,6 +44,7 @@ pub mod types;
 
 pub mod bdat;
 pub mod data;
+pub mod server;
 #[doc(hidden)]
 pub mod fuzzing;
 
