@@ -1,1 +1,50 @@
-//! Postfix-compatible lookup tables, address rewriting and resolution (trivial-rewrite and cleanup).
+//! Postfix-compatible lookup tables, address rewriting and resolution (trivial-rewrite and
+//! cleanup), as a library.
+//!
+//! An administrator who knows Postfix's main.cf, aliases(5), virtual(5), canonical(5),
+//! transport(5) and relocated(5) finds the same formats, names, defaults and behaviour here:
+//!
+//! - [`table`]: lookup tables compiled into memory from Postfix's text formats (source format,
+//!   aliases(5), regexp(5)), reloaded atomically when their file changes;
+//! - [`lookup`]: Postfix's lookup order for addresses (`user+ext@domain`, `user@domain`,
+//!   `user+ext`, `user`, `@domain`) and the propagation of unmatched extensions;
+//! - [`address`] and [`canonical`]: canonical form, `canonical_maps`, `masquerade_domains`;
+//! - [`expand`]: virtual alias expansion and local alias expansion, with Postfix's limits;
+//! - [`resolve`]: the address classes, transport and next hop, as trivial-rewrite;
+//! - [`cleanup`]: the header fixes of Postfix's cleanup, as a streaming pass;
+//! - [`params`]: the main.cf parameters, with their names and defaults.
+//!
+//! What it does not do: no DNS (a next hop is a name, MX lookups are the SMTP client's job),
+//! no sockets, no delivery; files are only read to load tables and `:include:` lists. Nothing
+//! is ever passed to a shell: a `|command` alias is returned as data for the delivery agent.
+//!
+//! ## Example
+//!
+//! ```
+//! use std::path::Path;
+//! use mailroom_rewrite::{params::Params, resolve::resolve, table::{Maps, Table, TableKind}};
+//!
+//! let mut params = Params::new("mail.example.com");
+//! params.transport_maps = Maps::from(Table::parse(
+//!     TableKind::Hash,
+//!     Path::new("transport"),
+//!     "example.org  smtp:[mx.example.org]:2525\n",
+//! )?);
+//! let r = resolve(&params, "joe@example.org".parse()?);
+//! assert_eq!((r.transport.as_str(), r.nexthop.as_str()), ("smtp", "[mx.example.org]:2525"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Features
+//!
+//! None: the crate has no optional parts.
+
+pub mod address;
+pub mod error;
+pub mod lookup;
+pub mod params;
+pub mod table;
+
+pub use error::{CleanupError, ExpandError, TableError};
+pub use params::Params;
+pub use table::{Maps, ReloadingTable, Table, TableKind};
