@@ -52,7 +52,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use rustix::fs::FlockOperation;
@@ -106,10 +106,10 @@ impl Default for LockOptions {
 pub struct MailboxLock {
     // Field order is drop order.
     dotlock: Option<Dotlock>,
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     created: bool,
-    _slot: ProcessSlot,
+    _slot: Arc<ProcessSlot>,
 }
 
 impl MailboxLock {
@@ -227,21 +227,23 @@ pub fn lock(path: &Path, create: bool, options: &LockOptions) -> Result<MailboxL
     let path = std::path::absolute(path).map_err(|e| Error::io(path, "resolve path", e))?;
 
     // The process-wide slot first, so that no other thread of ours holds a descriptor.
-    let slot = ProcessSlot::acquire(&path, deadline, options)?;
+    let slot = Arc::new(ProcessSlot::acquire(&path, deadline, options)?);
     loop {
         let existed = path.exists();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(&path, "open", e))?;
+        let file = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(create)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| Error::io(&path, "open", e))?,
+        );
         let mut held_dotlock = None;
         let mut stale_append = None;
         for &method in &options.methods {
             match method {
-                LockMethod::Fcntl => fcntl_lock(&file, &path, deadline, options)?,
+                LockMethod::Fcntl => fcntl_lock(&file, &slot, &path, deadline, options)?,
                 LockMethod::Dotlock => {
                     let (lock, stale) = dotlock(&path, deadline, options)?;
                     held_dotlock = Some(lock);
@@ -284,7 +286,7 @@ pub fn lock(path: &Path, create: bool, options: &LockOptions) -> Result<MailboxL
 
 /// Backs off between attempts: short at first (a delivery takes milliseconds), then longer.
 fn pause(attempt: &mut u32) {
-    let ms = [1u64, 2, 5, 10, 20, 50][(*attempt as usize).min(5)];
+    let ms = [1u64, 1, 2, 5, 10, 20][(*attempt as usize).min(5)];
     *attempt += 1;
     // Spread competing lockers apart so they do not retry in step.
     let jitter = u64::from(std::process::id() % 7) * 100;
@@ -292,28 +294,93 @@ fn pause(attempt: &mut u32) {
 }
 
 fn fcntl_lock(
-    file: &File,
+    file: &Arc<File>,
+    slot: &Arc<ProcessSlot>,
     path: &Path,
     deadline: Instant,
     options: &LockOptions,
 ) -> Result<(), Error> {
-    let mut attempt = 0;
     loop {
-        match rustix::fs::fcntl_lock(file, FlockOperation::NonBlockingLockExclusive) {
+        match rustix::fs::fcntl_lock(&**file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => return Ok(()),
-            Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {}
+            Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => break,
             Err(e) if e == rustix::io::Errno::INTR => continue,
             Err(e) => return Err(Error::io(path, "fcntl lock", e.into())),
         }
-        if Instant::now() >= deadline {
+    }
+    // Held by another process. Polling would starve against a program that waits in
+    // F_SETLKW and re-locks the moment it unlocks (Python's lockf does), so wait in F_SETLKW
+    // too, in a helper thread: the lock belongs to the process, so the helper takes it for
+    // us. On timeout the helper is abandoned; it keeps the file and this process's slot for
+    // the mailbox until it returns, then releases whatever it got, so no other thread of ours
+    // can have its lock dropped by that release.
+    let shared = Arc::new((Mutex::new(Wait::Waiting), Condvar::new()));
+    {
+        let shared = Arc::clone(&shared);
+        let file = Arc::clone(file);
+        let slot = Arc::clone(slot);
+        std::thread::Builder::new()
+            .name("mbox-fcntl-wait".into())
+            .spawn(move || {
+                let result = loop {
+                    match rustix::fs::fcntl_lock(&*file, FlockOperation::LockExclusive) {
+                        Err(e) if e == rustix::io::Errno::INTR => continue,
+                        other => break other,
+                    }
+                };
+                let (state, cond) = &*shared;
+                let mut state = state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if *state == Wait::Abandoned {
+                    if result.is_ok() {
+                        let _ = rustix::fs::fcntl_lock(&*file, FlockOperation::Unlock);
+                    }
+                } else {
+                    *state = match result {
+                        Ok(()) => Wait::Acquired,
+                        Err(e) => Wait::Failed(e),
+                    };
+                    cond.notify_all();
+                }
+                drop(state);
+                drop(file);
+                drop(slot);
+            })
+            .map_err(|e| Error::io(path, "start the fcntl wait thread", e))?;
+    }
+    let (state, cond) = &*shared;
+    let mut state = state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        match *state {
+            Wait::Acquired => return Ok(()),
+            Wait::Failed(e) => return Err(Error::io(path, "fcntl lock", e.into())),
+            Wait::Abandoned | Wait::Waiting => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            *state = Wait::Abandoned;
             return Err(Error::LockTimeout {
                 path: path.to_owned(),
                 method: LockMethod::Fcntl.name(),
                 timeout: options.timeout,
             });
         }
-        pause(&mut attempt);
+        state = cond
+            .wait_timeout(state, deadline - now)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|e| e.into_inner().0);
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Waiting,
+    Acquired,
+    Failed(rustix::io::Errno),
+    Abandoned,
 }
 
 /// Takes the dotlock. Returns it and the pre-append length recorded in
