@@ -94,9 +94,13 @@ impl StatusResponse {
 }
 
 /// Replaces the octets that cannot appear in `text` (NUL, CR, LF) so that any text can be sent.
+/// A text ending in `}` would read as a literal announcement (`{5}`), so it gets a final `.`.
 pub(crate) fn clean_text(mut s: String) -> String {
     if s.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n')) {
         s = s.replace(['\0', '\r', '\n'], " ");
+    }
+    if s.ends_with('}') {
+        s.push('.');
     }
     s
 }
