@@ -43,6 +43,7 @@ pub mod error;
 pub mod types;
 
 pub mod bdat;
+pub mod client;
 pub mod data;
 pub mod server;
 #[doc(hidden)]
