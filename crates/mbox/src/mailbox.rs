@@ -30,7 +30,8 @@ pub struct Mbox {
 pub struct Appended {
     /// Byte offset of its From_ line.
     pub offset: u64,
-    /// Bytes written, separator lines included.
+    /// Its length in the file, from the From_ line to the end of the blank line that follows
+    /// it (a separator written before it, to repair a file that lacked one, is not counted).
     pub length: u64,
 }
 
@@ -219,7 +220,7 @@ impl Mbox {
         }
         Ok(Appended {
             offset,
-            length: end - length,
+            length: end - offset,
         })
     }
 
