@@ -40,9 +40,12 @@
 //! None: the crate has no optional parts.
 
 pub mod address;
+pub mod canonical;
 pub mod error;
+pub mod expand;
 pub mod lookup;
 pub mod params;
+pub mod resolve;
 pub mod table;
 
 pub use error::{CleanupError, ExpandError, TableError};

@@ -344,7 +344,6 @@ impl AliasTable {
 
 /// Parses the items of an `:include:` file: addresses separated by commas or newlines, with
 /// the same comment and continuation rules.
-#[allow(dead_code)] // used by local alias expansion, next commit
 pub(crate) fn parse_include(path: &Path, text: &str) -> Result<Vec<String>, TableError> {
     let mut out = Vec::new();
     for_each_logical_line(path, text, |line, logical| {
