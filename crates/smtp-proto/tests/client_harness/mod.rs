@@ -80,8 +80,11 @@ impl App {
 
     fn next_message(&mut self) {
         if let Some((envelope, content)) = self.messages.pop_front() {
-            self.session.send_message(envelope).unwrap();
-            self.waiting = Some(content);
+            // The session may have moved on (failed) since the event was queued.
+            match self.session.send_message(envelope) {
+                Ok(()) => self.waiting = Some(content),
+                Err(e) => self.log.push(format!("send error {e}")),
+            }
         } else if self.quit && self.session.is_ready() {
             self.session.quit().unwrap();
         }
