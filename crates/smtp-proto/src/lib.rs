@@ -46,6 +46,8 @@ pub mod bdat;
 pub mod client;
 pub mod data;
 pub mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 #[doc(hidden)]
 pub mod fuzzing;
 

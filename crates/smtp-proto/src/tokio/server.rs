@@ -1,0 +1,453 @@
+//! [`Server`]: accepts SMTP connections on a `TcpListener` and drives one
+//! [`ServerSession`] per connection, asking a [`Handler`] for every decision.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::server::{Credentials, Event, ServerConfig, ServerSession};
+use crate::types::address::{ForwardPath, Host, ReversePath};
+use crate::types::param::{MailParams, RcptParams};
+use crate::types::reply::{Reply, ReplyCode};
+
+/// Stop reading from a client while this many reply octets wait to be written: a client
+/// that pipelines without reading its replies is throttled instead of growing our buffer.
+const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// Octets read from the socket at a time.
+const READ_BUFFER: usize = 16 * 1024;
+/// How long the last replies (a 421, a 221) may take to leave before the socket is closed.
+const FINAL_FLUSH: Duration = Duration::from_secs(10);
+
+/// What the handler knows about one connection, and the state it keeps for it.
+#[derive(Debug)]
+pub struct Context<S> {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the connection is under TLS.
+    pub tls: bool,
+    /// The name given in the last EHLO/HELO.
+    pub helo: Option<Host>,
+    /// The user name the client authenticated as.
+    pub authenticated: Option<String>,
+    /// The accepted sender of the open transaction.
+    pub from: Option<ReversePath>,
+    /// The accepted recipients of the open transaction, in order.
+    pub recipients: Vec<ForwardPath>,
+    /// The handler's own state for this connection (for example the spool file of the
+    /// message being received).
+    pub state: S,
+}
+
+impl<S> Context<S> {
+    fn clear_envelope(&mut self) {
+        self.from = None;
+        self.recipients.clear();
+    }
+}
+
+/// The application's side of an SMTP server: one instance shared (through an `Arc`) by all
+/// connections; per-connection data lives in [`Context::state`].
+///
+/// Every method may take its time (a policy lookup, an fsync): the connection waits for
+/// the answer, and replies stay in order.
+pub trait Handler: Send + Sync + 'static {
+    /// Per-connection state kept in [`Context::state`]; `()` when not needed.
+    type State: Default + Send + 'static;
+
+    /// Accepts or refuses `MAIL FROM:`. Default: accept.
+    fn mail(
+        &self,
+        ctx: &mut Context<Self::State>,
+        from: &ReversePath,
+        params: &MailParams,
+    ) -> impl Future<Output = Result<(), Reply>> + Send {
+        let _ = (ctx, from, params);
+        async { Ok(()) }
+    }
+
+    /// Accepts or refuses `RCPT TO:`. Default: accept.
+    fn rcpt(
+        &self,
+        ctx: &mut Context<Self::State>,
+        to: &ForwardPath,
+        params: &RcptParams,
+    ) -> impl Future<Output = Result<(), Reply>> + Send {
+        let _ = (ctx, to, params);
+        async { Ok(()) }
+    }
+
+    /// The next piece of the message content (never the whole message at once).
+    fn data_chunk(
+        &self,
+        ctx: &mut Context<Self::State>,
+        chunk: Bytes,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// The content is complete (`size` octets): store it durably, then return its queue id
+    /// (`250 2.0.0 Ok: queued as ID`), or the refusal.
+    fn data_end(
+        &self,
+        ctx: &mut Context<Self::State>,
+        size: u64,
+    ) -> impl Future<Output = Result<String, Reply>> + Send;
+
+    /// The transaction ended without a message (RSET, a refused message, the connection
+    /// closing): drop what was received for it. Default: nothing.
+    fn reset(&self, ctx: &mut Context<Self::State>) -> impl Future<Output = ()> + Send {
+        let _ = ctx;
+        async {}
+    }
+
+    /// Checks AUTH credentials. Default: refuse (`535 5.7.8`).
+    fn auth(
+        &self,
+        ctx: &mut Context<Self::State>,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<(), Reply>> + Send {
+        let _ = (ctx, credentials);
+        async {
+            Err(Reply::new(
+                ReplyCode::AUTH_FAILED,
+                "5.7.8 Error: authentication failed",
+            ))
+        }
+    }
+}
+
+/// An SMTP server over tokio: accepts connections and drives one [`ServerSession`] each.
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use mailroom_smtp_proto::Reply;
+/// use mailroom_smtp_proto::server::ServerConfig;
+/// use mailroom_smtp_proto::tokio::{Context, Handler, Server};
+///
+/// struct Sink;
+/// impl Handler for Sink {
+///     type State = ();
+///     async fn data_chunk(&self, _: &mut Context<()>, _: Bytes) {}
+///     async fn data_end(&self, _: &mut Context<()>, size: u64) -> Result<String, Reply> {
+///         Ok(format!("{size}"))
+///     }
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:2525").await?;
+/// Server::new(ServerConfig::new("mx.example.org"), Sink).serve(listener).await
+/// # }
+/// ```
+pub struct Server<H: Handler> {
+    config: ServerConfig,
+    handler: Arc<H>,
+    tls: Option<TlsAcceptor>,
+    max_connections: usize,
+    grace_period: Duration,
+}
+
+impl<H: Handler> Server<H> {
+    /// A server with `config` and `handler`, at most 100 connections (Postfix
+    /// `default_process_limit`) and a 30-second grace period at shutdown.
+    pub fn new(config: ServerConfig, handler: H) -> Self {
+        Self::with_shared_handler(config, Arc::new(handler))
+    }
+
+    /// Like [`Server::new`] with a handler the application keeps a handle to.
+    pub fn with_shared_handler(config: ServerConfig, handler: Arc<H>) -> Self {
+        Self {
+            config,
+            handler,
+            tls: None,
+            max_connections: 100,
+            grace_period: Duration::from_secs(30),
+        }
+    }
+
+    /// Offers STARTTLS with this rustls configuration (build it with the ring provider).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.config.starttls = true;
+        self.tls = Some(TlsAcceptor::from(tls));
+        self
+    }
+
+    /// The most connections served at once; one more gets `421 4.7.0` and is closed.
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// How long [`Server::serve_with_shutdown`] lets open sessions finish after the
+    /// shutdown signal before cutting them off.
+    #[must_use]
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace_period = grace;
+        self
+    }
+
+    /// Serves until the process ends.
+    ///
+    /// # Errors
+    ///
+    /// Never in practice: accept errors (out of file descriptors, a connection reset
+    /// before accept) are waited out, not returned.
+    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+        self.serve_with_shutdown(listener, std::future::pending())
+            .await
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets each session finish
+    /// its current transaction (idle sessions get `421 4.3.2` at once) for up to the grace
+    /// period, and closes the rest.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve`].
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let config = Arc::new(self.config);
+        let permits = Arc::new(Semaphore::new(self.max_connections));
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (tcp, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(_) => {
+                            // EMFILE and friends: wait instead of spinning.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    match Arc::clone(&permits).try_acquire_owned() {
+                        Ok(permit) => {
+                            let conn = Connection {
+                                config: Arc::clone(&config),
+                                handler: Arc::clone(&self.handler),
+                                tls: self.tls.clone(),
+                                stopped: stopped.clone(),
+                            };
+                            tasks.spawn(async move {
+                                conn.run(tcp, peer).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            let text = format!("421 4.7.0 {} Error: too many connections\r\n", config.hostname);
+                            tasks.spawn(refuse(tcp, text));
+                        }
+                    }
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let _ = stop.send(true);
+        let drained = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.grace_period, drained)
+            .await
+            .is_err()
+        {
+            tasks.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+/// Over the connection limit: say so and close.
+async fn refuse(mut tcp: TcpStream, text: String) {
+    let _ = tokio::time::timeout(FINAL_FLUSH, async {
+        tcp.write_all(text.as_bytes()).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
+
+struct Connection<H: Handler> {
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+    tls: Option<TlsAcceptor>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// How one run over a stream ended.
+enum Outcome<IO> {
+    /// STARTTLS: the 220 is written; run the handshake on this stream.
+    Upgrade(IO),
+    /// The session is over (or the connection failed).
+    Done,
+}
+
+impl<H: Handler> Connection<H> {
+    async fn run(mut self, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let mut session = ServerSession::new(Arc::clone(&self.config), Instant::now());
+        let mut ctx = Context {
+            peer,
+            tls: false,
+            helo: None,
+            authenticated: None,
+            from: None,
+            recipients: Vec::new(),
+            state: H::State::default(),
+        };
+        if let Outcome::Upgrade(tcp) = self.drive(tcp, &mut session, &mut ctx).await
+            && let Some(acceptor) = self.tls.clone()
+        {
+            let handshake = tokio::time::timeout(self.config.command_timeout, acceptor.accept(tcp));
+            if let Ok(Ok(stream)) = handshake.await {
+                session.handle_tls_established();
+                ctx.tls = true;
+                ctx.helo = None;
+                ctx.authenticated = None;
+                // Under TLS the session refuses a second STARTTLS: no further upgrade.
+                let _ = self.drive(stream, &mut session, &mut ctx).await;
+            }
+        }
+        if ctx.from.is_some() {
+            ctx.clear_envelope();
+            self.handler.reset(&mut ctx).await;
+        }
+    }
+
+    /// Runs the session over `io` until it closes or asks for TLS. Reads and writes
+    /// concurrently so that a peer writing a lot while our replies wait cannot deadlock us.
+    async fn drive<IO>(
+        &mut self,
+        io: IO,
+        session: &mut ServerSession,
+        ctx: &mut Context<H::State>,
+    ) -> Outcome<IO>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let (mut reader, mut writer) = tokio::io::split(io);
+        let mut out = BytesMut::new();
+        let mut buf = vec![0u8; READ_BUFFER];
+        let mut stop_seen = *self.stopped.borrow();
+        if stop_seen {
+            session.handle_shutdown();
+        }
+        loop {
+            let mut upgrade = false;
+            let mut closed = false;
+            while let Some(event) = session.poll_event() {
+                match event {
+                    Event::StartTls => upgrade = true,
+                    Event::Closed => closed = true,
+                    other => self.handle(other, session, ctx).await,
+                }
+            }
+            while let Some(bytes) = session.poll_transmit() {
+                out.extend_from_slice(&bytes);
+            }
+            if upgrade || closed {
+                let flushed = tokio::time::timeout(FINAL_FLUSH, async {
+                    writer.write_all(&out).await?;
+                    writer.flush().await
+                })
+                .await;
+                if !matches!(flushed, Ok(Ok(()))) {
+                    return Outcome::Done;
+                }
+                if upgrade {
+                    return Outcome::Upgrade(reader.unsplit(writer));
+                }
+                let _ = tokio::time::timeout(FINAL_FLUSH, writer.shutdown()).await;
+                return Outcome::Done;
+            }
+            let deadline = session.poll_timeout();
+            let can_read = session.wants_input() && out.len() < OUTPUT_HIGH_WATER;
+            let timer = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                read = reader.read(&mut buf), if can_read => match read {
+                    Ok(0) | Err(_) => session.handle_eof(),
+                    Ok(n) => session.handle_input(&buf[..n]),
+                },
+                written = writer.write(&out), if !out.is_empty() => match written {
+                    Ok(n) if n > 0 => out.advance(n),
+                    _ => {
+                        session.handle_eof();
+                        out.clear();
+                    }
+                },
+                () = timer => session.handle_timeout(Instant::now()),
+                changed = self.stopped.changed(), if !stop_seen => {
+                    stop_seen = true;
+                    if changed.is_err() || *self.stopped.borrow() {
+                        session.handle_shutdown();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands one event to the handler and its answer back to the session.
+    async fn handle(&self, event: Event, session: &mut ServerSession, ctx: &mut Context<H::State>) {
+        let h = &self.handler;
+        // An answer is refused only for a token of another session: impossible here.
+        let _ = match event {
+            Event::Hello { host, .. } => {
+                ctx.clear_envelope();
+                ctx.helo = Some(host);
+                Ok(())
+            }
+            Event::Mail(m) => {
+                let answer = h.mail(ctx, &m.from, &m.params).await;
+                if answer.is_ok() {
+                    ctx.from = Some(m.from);
+                }
+                session.answer_mail(m.token, answer)
+            }
+            Event::Rcpt(r) => {
+                let answer = h.rcpt(ctx, &r.to, &r.params).await;
+                if answer.is_ok() {
+                    ctx.recipients.push(r.to);
+                }
+                session.answer_rcpt(r.token, answer)
+            }
+            Event::DataChunk(chunk) => {
+                h.data_chunk(ctx, chunk).await;
+                Ok(())
+            }
+            Event::MessageEnd(end) => {
+                let answer = h.data_end(ctx, end.size).await;
+                ctx.clear_envelope();
+                session.answer_message(end.token, answer)
+            }
+            Event::Reset => {
+                ctx.clear_envelope();
+                h.reset(ctx).await;
+                Ok(())
+            }
+            Event::Auth(a) => {
+                let answer = h.auth(ctx, &a.credentials).await;
+                if answer.is_ok() {
+                    ctx.authenticated = Some(a.credentials.username.clone());
+                }
+                session.answer_auth(a.token, answer)
+            }
+            _ => Ok(()),
+        };
+    }
+}
