@@ -8,6 +8,7 @@
 // Test support: a failed set-up step should stop the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod dovecot;
 pub mod postfix;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
