@@ -41,6 +41,7 @@
 
 pub mod address;
 pub mod canonical;
+pub mod cleanup;
 pub mod error;
 pub mod expand;
 pub mod lookup;
