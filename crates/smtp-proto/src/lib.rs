@@ -39,6 +39,7 @@
 //! | `fuzzing` | nothing public: the fuzz target bodies are always compiled, hidden from the docs |
 
 pub mod codec;
+pub mod date;
 pub mod error;
 pub mod types;
 
