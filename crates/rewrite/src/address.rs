@@ -127,6 +127,22 @@ pub fn canonicalize(address: &str, params: &Params) -> Result<Mailbox, AddressEr
     Ok(Mailbox::new(local, host))
 }
 
+/// Canonical form of a mailbox that is already parsed: the domain lowercased and its trailing
+/// dots removed; the local part kept exactly (no source route or `%` to interpret, since the
+/// parts are known). Idempotent.
+pub fn canonical_mailbox(mailbox: &Mailbox) -> Mailbox {
+    match mailbox.host() {
+        Host::Domain(d) => {
+            let lower = d.as_str().trim_end_matches('.').to_lowercase();
+            match lower.parse::<Host>() {
+                Ok(host) => Mailbox::new(mailbox.local_part().clone(), host),
+                Err(_) => mailbox.clone(),
+            }
+        }
+        Host::Literal(_) => mailbox.clone(),
+    }
+}
+
 /// Like [`canonicalize`], returning the internal form.
 pub(crate) fn canonical_string(address: &str, params: &Params) -> Result<String, AddressError> {
     canonicalize(address, params).map(|m| internal_form(&m))

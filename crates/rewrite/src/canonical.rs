@@ -2,9 +2,9 @@
 //! `sender_canonical_maps`/`recipient_canonical_maps` then `canonical_maps` (canonical(5)),
 //! `masquerade_domains`, and for recipients the virtual alias expansion that follows.
 
-use mailroom_smtp_proto::{AddressError, ForwardPath, Mailbox, ReversePath};
+use mailroom_smtp_proto::{ForwardPath, Mailbox, ReversePath};
 
-use crate::address::{canonical_string, canonicalize, internal_form, split_domain};
+use crate::address::{canonical_mailbox, canonicalize, internal_form, split_domain};
 use crate::error::ExpandError;
 use crate::expand;
 use crate::lookup;
@@ -89,8 +89,8 @@ pub fn rewrite_sender(params: &Params, sender: &ReversePath) -> Result<ReversePa
     let Some(mailbox) = sender.mailbox() else {
         return Ok(ReversePath::Null);
     };
-    let mut addr = internal_form(mailbox);
-    addr = canonical_or_bad(&addr, params)?;
+    let canon = canonical_mailbox(mailbox);
+    let mut addr = internal_form(&canon);
     if !params.sender_canonical_maps.is_empty() {
         addr = map11(&params.sender_canonical_maps, params, &addr)?;
     }
@@ -99,6 +99,10 @@ pub fn rewrite_sender(params: &Params, sender: &ReversePath) -> Result<ReversePa
     }
     if params.masquerade_envelope_sender {
         addr = masquerade(params, &addr);
+    }
+    if addr == internal_form(&canon) {
+        // Unchanged: keep the parsed mailbox (its local part is not re-interpreted).
+        return Ok(ReversePath::Mailbox(canon));
     }
     to_mailbox(&addr, params).map(ReversePath::Mailbox)
 }
@@ -111,10 +115,14 @@ pub fn rewrite_sender(params: &Params, sender: &ReversePath) -> Result<ReversePa
 ///
 /// [`ExpandError::BadResult`] when a table answers something that is not an address.
 pub fn rewrite_recipient(params: &Params, recipient: &ForwardPath) -> Result<Mailbox, ExpandError> {
-    let mut addr = match recipient.mailbox() {
-        Some(m) => canonical_or_bad(&internal_form(m), params)?,
-        None => canonical_or_bad("postmaster", params)?,
+    let canon = match recipient.mailbox() {
+        Some(m) => canonical_mailbox(m),
+        None => canonicalize("postmaster", params).map_err(|e| ExpandError::BadResult {
+            address: "postmaster".into(),
+            value: e.to_string(),
+        })?,
     };
+    let mut addr = internal_form(&canon);
     if !params.recipient_canonical_maps.is_empty() {
         addr = map11(&params.recipient_canonical_maps, params, &addr)?;
     }
@@ -123,6 +131,9 @@ pub fn rewrite_recipient(params: &Params, recipient: &ForwardPath) -> Result<Mai
     }
     if params.masquerade_envelope_recipient {
         addr = masquerade(params, &addr);
+    }
+    if addr == internal_form(&canon) {
+        return Ok(canon);
     }
     to_mailbox(&addr, params)
 }
@@ -139,13 +150,6 @@ pub fn cleanup_recipient(
 ) -> Result<Vec<Mailbox>, ExpandError> {
     let rewritten = rewrite_recipient(params, recipient)?;
     expand::virtual_alias(params, &rewritten)
-}
-
-fn canonical_or_bad(addr: &str, params: &Params) -> Result<String, ExpandError> {
-    canonical_string(addr, params).map_err(|e: AddressError| ExpandError::BadResult {
-        address: addr.to_string(),
-        value: e.to_string(),
-    })
 }
 
 fn to_mailbox(addr: &str, params: &Params) -> Result<Mailbox, ExpandError> {

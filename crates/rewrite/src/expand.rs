@@ -37,10 +37,15 @@ pub fn virtual_alias(params: &Params, recipient: &Mailbox) -> Result<Vec<Mailbox
         if seen.contains(&a) {
             continue;
         }
-        let mailbox = canonicalize(&a, params).map_err(|_| ExpandError::BadResult {
-            address: start.clone(),
-            value: a.clone(),
-        })?;
+        let mailbox = if a == start {
+            // Not rewritten: keep the parsed mailbox rather than re-reading its internal form.
+            recipient.clone()
+        } else {
+            canonicalize(&a, params).map_err(|_| ExpandError::BadResult {
+                address: start.clone(),
+                value: a.clone(),
+            })?
+        };
         seen.insert(a);
         out.push(mailbox);
     }

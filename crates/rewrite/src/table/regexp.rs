@@ -318,7 +318,7 @@ impl RegexpTable {
             let err = |m: String| TableError::syntax(path, line, m);
             let p = logical.trim_end();
             let first = p.chars().next().unwrap_or(' ');
-            if !first.is_alphanumeric() {
+            if !first.is_ascii_alphanumeric() {
                 let (first_pat, rest) = get_pattern(p).map_err(err)?;
                 let (second, rest) = if rest.starts_with('!') {
                     let (pat, rest) = get_pattern(rest).map_err(err)?;
@@ -346,9 +346,8 @@ impl RegexpTable {
                     second,
                     result,
                 });
-            } else if p.len() >= 2
-                && p[..2].eq_ignore_ascii_case("if")
-                && !p[2..].starts_with(|c: char| c.is_alphanumeric())
+            } else if p.get(..2).is_some_and(|w| w.eq_ignore_ascii_case("if"))
+                && !p[2..].starts_with(|c: char| c.is_ascii_alphanumeric())
             {
                 let (pat, rest) = get_pattern(p[2..].trim_start()).map_err(err)?;
                 if !rest.trim().is_empty() {
@@ -364,9 +363,8 @@ impl RegexpTable {
                     matches: pat.matches,
                     skip_to: 0,
                 });
-            } else if p.len() >= 5
-                && p[..5].eq_ignore_ascii_case("endif")
-                && !p[5..].starts_with(|c: char| c.is_alphanumeric())
+            } else if p.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("endif"))
+                && !p[5..].starts_with(|c: char| c.is_ascii_alphanumeric())
             {
                 if !p[5..].trim().is_empty() {
                     return Err(err("extra text after ENDIF".into()));
