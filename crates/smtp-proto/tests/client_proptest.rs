@@ -63,7 +63,7 @@ const FLIGHTS: [&[u8]; 5] = [
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn any_content_round_trips(content in smtp_bytes(300), chunk in 1usize..40) {
