@@ -12,6 +12,9 @@ use crate::data::{
     BareNewline, DataConfig, DataDecoder, DataEncoder, DataEvent, DataOutcome, DataRejection,
 };
 
+/// The server session target (its body lives beside the session, in `server/fuzz.rs`).
+pub use crate::server::fuzz::server_session;
+
 /// A small deterministic generator of chunk lengths, seeded from the input.
 #[derive(Debug, Clone)]
 pub struct Chunker(u64);
