@@ -370,3 +370,32 @@ async fn smtp_sink_421_defers_the_recipients() {
         .await;
     assert!(matches!(again, Err(ConnectionError::Closed)), "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lmtp_to_smtp_sink() {
+    // `-L`: smtp-sink speaks LMTP and answers the end of data once per recipient.
+    let Some(sink) = Sink::start(&["-L"]) else {
+        return;
+    };
+    let mut options = options();
+    options.session.lmtp = true;
+    let mut client = Client::connect(sink.addr(), options).await.unwrap();
+    for _ in 0..2 {
+        let result = client
+            .send_bytes(
+                envelope("lmtp@example.com", &THREE),
+                b"Subject: lmtp\r\n\r\nhi\r\n",
+            )
+            .await
+            .unwrap();
+        assert_eq!(result.recipients.len(), 3);
+        assert!(result.all_accepted(), "{result:?}");
+    }
+    client.quit().await.unwrap();
+    let dumps = sink.dumps(2);
+    assert!(
+        dumps
+            .iter()
+            .all(|d| d.rcpts.len() == 3 && d.content == b"Subject: lmtp\n\nhi\n")
+    );
+}

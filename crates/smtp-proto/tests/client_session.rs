@@ -1049,6 +1049,29 @@ fn hostile_replies_are_bounded() {
     app.server("220-x\r\n".repeat(11).as_bytes());
     assert!(matches!(app.errors[..], [ClientError::BadReply(_)]));
 
+    // A reply of many long lines, one octet at a time: the buffer never holds more than one
+    // reply's worth under the limits (plus one input piece), then the reply is refused.
+    let mut app = App::new(config());
+    let line = format!("220-{}\r\n", "x".repeat(500));
+    let mut most = 0;
+    'feed: for _ in 0..200 {
+        for byte in line.as_bytes() {
+            app.session.handle_input(std::slice::from_ref(byte));
+            most = most.max(app.session.buffered());
+            if app.session.is_closed() {
+                break 'feed;
+            }
+        }
+    }
+    app.pump();
+    assert!(matches!(app.errors[..], [ClientError::BadReply(_)]));
+    let limits = Limits::default();
+    assert!(
+        most <= limits.reply_line * limits.reply_lines + 4096,
+        "{most}"
+    );
+    assert_eq!(app.session.buffered(), 0);
+
     // A megabyte without a line end: an error, and the session stops buffering.
     let mut app = App::new(config());
     app.server(&vec![b'2'; 1 << 20]);
@@ -1151,4 +1174,72 @@ fn rset_on_request_and_quit_only_when_ready() {
     app.session.handle_eof();
     app.pump();
     assert_eq!(app.errors, [ClientError::ConnectionClosed]);
+}
+
+#[test]
+fn service_closing_421_while_the_content_is_written() {
+    let mut app = ready_app();
+    app.run(
+        "S: 250 Ok
+         C: RCPT TO:<b@example.org>
+         S: 250 Ok
+         C: DATA",
+    );
+    // The application holds the permit (it is still reading its content) when the 421 comes.
+    app.session.handle_input(b"354 go\r\n");
+    let permit = match std::iter::from_fn(|| app.session.poll_event()).last() {
+        Some(mailroom_smtp_proto::client::Event::DataReady(permit)) => permit,
+        other => panic!("{other:?}"),
+    };
+    app.session.send_data(&permit, b"partial").unwrap();
+    app.session.poll_transmit(app.now).unwrap();
+    app.session
+        .handle_input(b"421 4.4.2 mx Error: timeout exceeded\r\n");
+    app.pump();
+    assert!(matches!(app.errors[..], [ClientError::ServiceClosing(_)]));
+    assert_eq!(statuses(&app), [(Status::Temporary, Stage::Data, 421)]);
+    assert_eq!(
+        app.session.finish_data(permit),
+        Err(SendError::NotReady("the end of content"))
+    );
+    assert_eq!(app.session.poll_transmit(app.now), None);
+}
+
+#[test]
+fn lmtp_with_bdat_reads_one_reply_per_recipient_after_last() {
+    let mut cfg = config();
+    cfg.lmtp = true;
+    cfg.prefer_chunking = true;
+    let mut app = App::new(cfg).message(
+        envelope("a@example.com", &["b@example.org", "c@example.org"]),
+        b"hi\r\n",
+    );
+    app.chunk = 100;
+    app.run(
+        "S: 220 mda LMTP
+         C: LHLO client.example
+         S: 250-mda
+         S: 250-PIPELINING
+         S: 250 CHUNKING
+         C: MAIL FROM:<a@example.com>
+         C: RCPT TO:<b@example.org>
+         C: RCPT TO:<c@example.org>",
+    );
+    assert_eq!(
+        app.server(b"250 Ok\r\n250 Ok\r\n250 Ok\r\n"),
+        b"BDAT 4\r\nhi\r\nBDAT 0 LAST\r\n"
+    );
+    assert!(
+        app.server(b"250 4 octets\r\n250 2.0.0 b saved\r\n")
+            .is_empty()
+    );
+    assert_eq!(app.server(b"550 5.2.0 c failed\r\n"), b"RSET\r\n");
+    assert_eq!(app.server(b"250 Ok\r\n"), b"QUIT\r\n");
+    assert_eq!(
+        statuses(&app),
+        [
+            (Status::Accepted, Stage::Data, 250),
+            (Status::Permanent, Stage::Data, 550)
+        ]
+    );
 }

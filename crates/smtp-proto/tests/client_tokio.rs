@@ -275,3 +275,42 @@ async fn tls_required_without_configuration_fails_before_connecting() {
         .unwrap_err();
     assert!(matches!(err, ConnectionError::TlsNotConfigured), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lmtp_reads_one_reply_per_accepted_recipient() {
+    let mut server_config = config();
+    server_config.lmtp = true;
+    let server = start(server_config, None).await;
+    let mut cfg = client_config();
+    cfg.lmtp = true;
+    let mut client = connect(server.addr, ClientOptions::new(cfg)).await;
+    // Two messages on one connection: the replies after the first are all read.
+    for _ in 0..2 {
+        let result = client
+            .send_bytes(
+                envelope(
+                    "a@example.com",
+                    &["b@example.org", "unknown@example.org", "d@example.org"],
+                ),
+                b"Subject: lmtp\r\n\r\nhi\r\n",
+            )
+            .await
+            .unwrap();
+        let statuses: Vec<_> = result
+            .recipients
+            .iter()
+            .map(|r| (r.status(), r.stage))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (Status::Accepted, Stage::Data),
+                (Status::Permanent, Stage::Rcpt),
+                (Status::Accepted, Stage::Data)
+            ]
+        );
+    }
+    client.quit().await.unwrap();
+    assert_eq!(server.handler.messages().len(), 2);
+    server.stop().await;
+}

@@ -381,6 +381,13 @@ impl ClientSession {
             })
     }
 
+    /// How many received octets wait to be read as a reply. Never more than one reply's worth
+    /// under the limits (`reply_line` × `reply_lines`) plus one input piece (4 KiB): a hostile
+    /// server cannot make the session buffer more.
+    pub fn buffered(&self) -> usize {
+        self.input.len()
+    }
+
     /// Whether the content of the current message has been refused part-way (a BDAT chunk
     /// failed): further content is dropped, so the application may call `finish_data` now.
     pub fn is_content_refused(&self) -> bool {
@@ -821,12 +828,13 @@ impl ClientSession {
 
     fn on_reply(&mut self, reply: Reply) {
         let Some(awaited) = self.expect.pop_front() else {
-            let error = if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
-                ClientError::ServiceClosing(reply)
+            if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
+                // A 421 while the content is being written (or while idle): the recipients
+                // of a message under way are deferred.
+                self.server_closing(Pending::Final, reply);
             } else {
-                ClientError::UnexpectedReply(reply)
-            };
-            self.fail(error, false);
+                self.fail(ClientError::UnexpectedReply(reply), false);
+            }
             return;
         };
         if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE && awaited.what != Pending::Quit {
