@@ -46,11 +46,11 @@ pub mod types;
 pub mod bdat;
 pub mod client;
 pub mod data;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod server;
 #[cfg(feature = "tokio")]
 pub mod tokio;
-#[doc(hidden)]
-pub mod fuzzing;
 
 pub use error::{AddressError, DecodeError, ParamError, ReplyDecodeError};
 pub use types::address::{
