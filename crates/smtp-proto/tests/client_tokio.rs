@@ -314,3 +314,50 @@ async fn lmtp_reads_one_reply_per_accepted_recipient() {
     assert_eq!(server.handler.messages().len(), 2);
     server.stop().await;
 }
+
+/// A server that, after its 354, writes a megabyte without reading while the client writes
+/// 8 MB: a client that only wrote would block with the server, both buffers full. This one
+/// reads while it writes, sees replies nobody asked for, and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_while_writing_so_a_chatty_server_cannot_deadlock_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut r = BufReader::new(tcp);
+        r.get_mut().write_all(b"220 mx ESMTP\r\n").await.unwrap();
+        let mut line = String::new();
+        for reply in [
+            &b"250-mx\r\n250 PIPELINING\r\n"[..],
+            b"",
+            b"",
+            b"250 Ok\r\n250 Ok\r\n354 go\r\n",
+        ] {
+            line.clear();
+            r.read_line(&mut line).await.unwrap();
+            r.get_mut().write_all(reply).await.unwrap();
+        }
+        // Write a megabyte of replies without reading anything.
+        let chatter = "250 chatter\r\n".repeat(80_000);
+        let _ = r.get_mut().write_all(chatter.as_bytes()).await;
+    });
+    let mut client = connect(addr, ClientOptions::new(client_config())).await;
+    let body = Lines {
+        left: 78 * 100_000,
+        line: 0,
+    };
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.send(envelope("a@example.com", &["b@example.org"]), body),
+    )
+    .await
+    .expect("no deadlock");
+    assert!(
+        matches!(
+            outcome,
+            Err(ConnectionError::Session(ClientError::UnexpectedReply(_)))
+        ),
+        "{outcome:?}"
+    );
+    server.abort();
+}
