@@ -1,0 +1,160 @@
+//! Tried as a new user would: start `examples/server.rs` with its embedded defaults (only the
+//! port and data directory moved, so tests can run beside each other), run the commands its
+//! banner prints, and find the messages in the inbox the banner names.
+
+// Test code: a failed set-up step should stop the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/examples/server`: `cargo test` builds the examples before it runs the
+/// integration tests.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    profile_dir.join("examples").join("server")
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_banner_instructions_deliver_a_first_message() {
+    let Some(swaks) = mailroom_testkit::peer("swaks") else {
+        return;
+    };
+    let Some(python) = mailroom_testkit::peer("python3") else {
+        return;
+    };
+    let dir = mailroom_testkit::temp_dir();
+    let port = mailroom_testkit::free_port();
+    let mut child = Command::new(example_binary())
+        .env("MAILROOM_SMTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MAILROOM_DATA", dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run target/debug/examples/server (built by cargo test)");
+    let stdout = child.stdout.take().unwrap();
+    let _server = Running(child);
+
+    // Read the banner up to its last line.
+    let mut banner = Vec::new();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("Ctrl-C stops");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let banner_text = banner.join("\n");
+    assert!(
+        banner_text.contains(&format!("127.0.0.1:{port}")),
+        "{banner_text}"
+    );
+    let swaks_line = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("swaks "))
+        .expect("the banner shows a swaks command");
+    let python_line = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("python3 "))
+        .expect("the banner shows a python command");
+
+    // The banner's swaks command, as printed (without the trailing comment).
+    let swaks_args: Vec<&str> = swaks_line
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let out = Command::new(&swaks).args(&swaks_args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "swaks: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // And with STARTTLS, as the comment suggests.
+    let out = Command::new(&swaks)
+        .args(&swaks_args)
+        .arg("--tls")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "swaks --tls: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The banner's Python command, run by a shell as a user would paste it.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(
+            python_line
+                .trim()
+                .replacen("python3", &python.display().to_string(), 1),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Three messages in the inbox, each whole, with the trace headers.
+    let inbox = dir.path().join("data").join("inbox");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let files = loop {
+        let files: Vec<PathBuf> = std::fs::read_dir(&inbox)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        if files.len() >= 3 || Instant::now() > deadline {
+            break files;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(files.len(), 3, "{files:?}");
+    let mut texts: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    texts.sort();
+    assert!(
+        texts
+            .iter()
+            .all(|t| t.starts_with("Return-Path: <alice@example.com>\r\nReceived: from "))
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("with ESMTPS id"))
+            .count(),
+        1
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.ends_with("Subject: hi\r\n\r\nHello.\r\n"))
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("This is a test mailing"))
+            .count(),
+        2
+    );
+    // Nothing left behind in tmp/.
+    let tmp = dir.path().join("data").join("tmp");
+    assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);
+}
