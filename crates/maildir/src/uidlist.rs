@@ -261,8 +261,7 @@ impl<'a, F: Fs> DotLock<'a, F> {
         let mut pause = Duration::from_millis(2);
         loop {
             match fs.create_new(&path) {
-                Ok(mut file) => {
-                    let _ = write!(file, "{}", std::process::id());
+                Ok(file) => {
                     return Ok(Self {
                         fs,
                         path,
@@ -304,15 +303,15 @@ impl<'a, F: Fs> DotLock<'a, F> {
             path: path.to_path_buf(),
             source,
         };
-        // The lock file holds our pid; start over so the new contents are exactly `text`.
-        self.file = None;
-        self.fs
-            .remove_file(&self.path)
-            .map_err(|e| io_err("remove", &self.path, e))?;
-        let mut file = self
-            .fs
-            .create_new(&self.path)
-            .map_err(|e| io_err("create", &self.path, e))?;
+        // The lock file was created empty; the new contents go into it, so the lock is held
+        // until the rename replaces the target.
+        let Some(mut file) = self.file.take() else {
+            return Err(io_err(
+                "write",
+                &self.path,
+                io::Error::other("lock file already consumed"),
+            ));
+        };
         file.write_all(text.as_bytes())
             .map_err(|e| io_err("write", &self.path, e))?;
         self.fs

@@ -313,3 +313,38 @@ fn crash_during_flag_change_keeps_one_copy() {
         }
     }
 }
+
+#[test]
+fn crash_while_writing_the_uidlist_leaves_old_or_new() {
+    let setup_uids = || {
+        let (fs, md) = setup(ROOT);
+        let old = md.sync_uids().unwrap();
+        md.deliver(&body(1)[..]).unwrap();
+        md.deliver(&body(2)[..]).unwrap();
+        (fs, md, old)
+    };
+    let (fs, md, _) = setup_uids();
+    let before = fs.ops();
+    let new = md.sync_uids().unwrap();
+    let total = fs.ops() - before;
+    for n in 0..total {
+        for mode in modes(n) {
+            let (fs, md, old) = setup_uids();
+            fs.crash_after(n);
+            assert!(md.sync_uids().is_err());
+            fs.recover(mode);
+            let now = md.read_uidlist().unwrap().expect("the old list at least");
+            let same = |a: &mailroom_maildir::UidList, b: &mailroom_maildir::UidList| {
+                a.entries().len() == b.entries().len() && a.next_uid == b.next_uid
+            };
+            assert!(
+                same(&now, &old) || same(&now, &new),
+                "crash at {n} ({mode:?}): neither old nor new list: {now:?}"
+            );
+            // A lock left by the crash is stale (old mtime on the simulated clock): taken over.
+            let again = md.sync_uids().unwrap();
+            assert_eq!(again.entries().len(), 3, "crash at {n} ({mode:?})");
+            assert_eq!(again.uid_validity, old.uid_validity);
+        }
+    }
+}
