@@ -1243,3 +1243,46 @@ fn lmtp_with_bdat_reads_one_reply_per_recipient_after_last() {
         ]
     );
 }
+
+#[test]
+fn dsn_and_requiretls_parameters_only_where_offered() {
+    use mailroom_smtp_proto::{Notify, Ret};
+    let mut env = envelope("a@example.com", &["b@example.org"]);
+    env.params.ret = Some(Ret::Hdrs);
+    env.recipients[0].params.notify = Some(Notify::NEVER);
+    // Without DSN the parameters would get a 555: they are left out.
+    let mut app = App::new(config()).message(env.clone(), MSG);
+    app.run(
+        "S: 220 mx ESMTP
+         C: EHLO client.example
+         S: 250 mx
+         C: MAIL FROM:<a@example.com>
+         S: 250 Ok
+         C: RCPT TO:<b@example.org>",
+    );
+    let mut app = App::new(config()).message(env, MSG);
+    app.run(
+        "S: 220 mx ESMTP
+         C: EHLO client.example
+         S: 250-mx
+         S: 250 DSN
+         C: MAIL FROM:<a@example.com> RET=HDRS
+         S: 250 Ok
+         C: RCPT TO:<b@example.org> NOTIFY=NEVER",
+    );
+    // RFC 8689: REQUIRETLS only over TLS to a server that offers it.
+    let mut app = App::new(config());
+    app.quit = false;
+    app.run(
+        "S: 220 mx ESMTP
+         C: EHLO client.example
+         S: 250-mx
+         S: 250 REQUIRETLS",
+    );
+    let mut env = envelope("a@example.com", &["b@example.org"]);
+    env.params.requiretls = true;
+    assert_eq!(
+        app.session.send_message(env),
+        Err(SendError::RequireTlsNotOffered)
+    );
+}
