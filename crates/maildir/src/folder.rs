@@ -8,7 +8,8 @@
 //!
 //! > In modified UTF-7, printable US-ASCII characters, except for "&", represent themselves
 //! > [...] "&" is used to shift to modified BASE64 and "-" to shift back to US-ASCII. [...]
-//! > "&" itself is represented as "&-". [...] modified BASE64 [...] uses "," instead of "/".
+//! > The character "&" (0x26) is represented by the two-octet sequence "&-". [...] modified
+//! > BASE64, with a further modification from [UTF-7] that "," is used instead of "/".
 //!
 //! Folder names are given here in UTF-8 with `.` between the levels (`Archive.2025`).
 

@@ -18,8 +18,8 @@ const NAME_ATTEMPTS: usize = 8;
 
 /// A file in `tmp/` older than this is a leftover of an interrupted delivery.
 ///
-/// The specification: "a program [...] should delete any file in tmp that has not been accessed
-/// in 36 hours". We go by the modification time: access times are unreliable under `relatime`
+/// The specification asks readers to delete files in `tmp/` not accessed for 36 hours (a
+/// delivery that long is dead). We go by the modification time: access times are unreliable under `relatime`
 /// and `noatime`, and a delivery in progress keeps modifying its file.
 pub const TMP_MAX_AGE: Duration = Duration::from_secs(36 * 60 * 60);
 
@@ -288,9 +288,9 @@ impl<F: Fs> Maildir<F> {
     ///
     /// The steps: create `tmp/<unique>` with `O_EXCL`; stream `body` into it through a 64 KiB
     /// buffer; fsync the file; rename it to `new/<unique>,S=<size>` (never replacing an existing
-    /// file); fsync `new/`. When this returns `Ok`, the message survives a crash. The
-    /// specification's words for the last step: "At that instant the message has been
-    /// successfully delivered" — we add the fsyncs that make "instant" hold across a power cut.
+    /// file); fsync `new/`. When this returns `Ok`, the message survives a crash. qmail's
+    /// maildir(5) says of the link into `new/`: "At that instant the message has been
+    /// successfully delivered"; the fsyncs make that instant hold across a power cut.
     ///
     /// # Errors
     ///

@@ -12,7 +12,8 @@
 //! > gettimeofday() used for the left part of the unique name. Pn, where n is (in decimal) the
 //! > process ID. Qn, where n is (in decimal) the number of deliveries made by this process.
 //!
-//! > [the right part is the host name:] Replace / with \057 and : with \072.
+//! > On the right is the result of gethostname(). (To deal with invalid host names, replace /
+//! > with \057 and : with \072.)
 //!
 //! > When you move a file from new to cur, you have to change its name from uniq to uniq:info.
 //!

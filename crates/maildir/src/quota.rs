@@ -1,16 +1,16 @@
 //! Maildir++ quota: the `maildirsize` file.
 //!
-//! From Courier's Maildir++ quota specification (maildirquota(7)), which Dovecot's `maildir`
-//! quota backend follows:
+//! The format, summarised from Courier's Maildir++ quota specification (maildirquota(7)),
+//! which Dovecot's `maildir` quota backend follows:
 //!
-//! > The `maildirsize` file contains two or more lines terminated by newline characters. The
-//! > first line contains a copy of the current quota setting [...] for example `10000000S,1000C`.
-//! > [...] The second and the remaining lines all contain two whitespace-separated integers: a
-//! > byte count and a file count.
-//!
-//! > A delivery agent [...] appends a line to `maildirsize` [...] using a single `write()` on a
-//! > file opened with `O_APPEND`. [...] If `maildirsize` is larger than 5120 bytes it must be
-//! > recalculated: [...] a new `maildirsize` is created in `tmp/` and renamed.
+//! - The first line is the quota: comma-separated `<bytes>S` and `<messages>C` items, such as
+//!   `10000000S,1000C`.
+//! - Every further line holds two whitespace-separated integers, a byte count and a message
+//!   count (negative for removals); their sums are the current usage.
+//! - A delivery appends its line with a single `write()` to the file opened with `O_APPEND`,
+//!   so concurrent writers never interleave.
+//! - Past 5120 bytes the file is recalculated: the folders are counted and a new file is
+//!   written in `tmp/` and renamed over the old one.
 //!
 //! The file lives at the top of a Maildir++ tree and counts the messages of every folder. The
 //! usage lines are not fsynced: a crash can lose an update, and the next recalculation (or any

@@ -10,12 +10,16 @@
 //! > 3085f01b7f11094c501100008c4a11c1 is the 128 bit mailbox global UID in hex. There may be
 //! > other fields, and the order of these fields isn't important.
 //!
-//! > The [following] lines contain: the UID, extension fields, `:`, then the filename [without
-//! > the `:2,` flags part]. `dovecot-uidlist` is locked with `dovecot-uidlist.lock`: it is
-//! > created, the new contents written into it, and renamed over `dovecot-uidlist`.
+//! The rest, summarised from the same page and checked against Dovecot 2.3 (see
+//! `tests/interop.rs`):
 //!
-//! > Keywords are stored in filenames as letters `a`-`z`; `dovecot-keywords` maps them to
-//! > names, one `<index> <name>` line each, index 0 being `a`.
+//! - Each following line is a UID, optional extension fields (`G<guid>`, `W<vsize>`, ...), and
+//!   `:` followed by the file name; names are matched by their part before the `:2,` info.
+//! - Dovecot writes `N` lazily: a line's UID may be at or above the header's `N`.
+//! - The file is locked by creating `dovecot-uidlist.lock`; the new contents are written into
+//!   the lock file, which is then renamed over `dovecot-uidlist`.
+//! - Keywords are stored in file names as the letters `a`-`z`; `dovecot-keywords` names them,
+//!   one `<index> <name>` line each, index 0 being `a`.
 //!
 //! We take the same lock, write the same way (into the lock file, fsync, rename over, fsync the
 //! directory), keep the extension fields and header fields we do not use, and compare file

@@ -272,3 +272,29 @@ fn quota_counts_and_refuses_over_quota() {
     assert_eq!((q.bytes, q.messages), (210, 3));
     assert!(sent.deliver(&[b's'; 100][..]).unwrap_err().is_over_quota());
 }
+
+#[test]
+fn one_recipient_over_quota_in_a_batch_fails_alone() {
+    let dir = mailroom_testkit::temp_dir();
+    let mut full = Maildir::create(dir.path().join("full")).unwrap();
+    full.set_quota_enforced(true);
+    full.set_quota_limit(QuotaLimit {
+        bytes: Some(10),
+        messages: None,
+    })
+    .unwrap();
+    let ok = Maildir::create(dir.path().join("ok")).unwrap();
+    let mut batch = Batch::new();
+    let idx = batch.add_to_many(&[&full, &ok], &b"a message of more than ten bytes\r\n"[..]);
+    let results = batch.commit();
+    assert!(results[idx[0]].as_ref().unwrap_err().is_over_quota());
+    assert!(results[idx[1]].is_ok());
+    assert!(full.scan().unwrap().messages.is_empty());
+    assert_eq!(ok.scan().unwrap().messages.len(), 1);
+    assert!(
+        std::fs::read_dir(dir.path().join("full/tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
