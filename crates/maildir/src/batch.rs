@@ -27,7 +27,15 @@ enum ItemState<File> {
     Failed(DeliverError),
 }
 
-/// A group of deliveries committed together; see the [module documentation](self).
+/// A group of deliveries committed together: many messages, or one message to many Maildirs,
+/// with the fsyncs grouped.
+///
+/// Every message of a batch gets the same promise as [`Maildir::deliver`]: when its result is
+/// `Ok`, its file was fsynced, renamed into `new/`, and `new/` fsynced. What is shared is the
+/// waiting: all files are fsynced together (concurrently on [`crate::RealFs`], so the journal
+/// commits them as one group), then renamed, then each distinct `new/` is fsynced once for all
+/// the messages renamed into it. A failure hits only the messages it concerns: an over-quota
+/// recipient, a failed fsync of one file, or the messages of one `new/` whose fsync failed.
 ///
 /// Add messages with [`Batch::add`] (one message, one Maildir) or [`Batch::add_to_many`] (one
 /// message copied to several Maildirs while it is read once), then [`Batch::commit`]. Each
