@@ -46,9 +46,14 @@ async fn connect(addr: SocketAddr, options: ClientOptions) -> Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_session_with_three_recipients_and_two_messages() {
     let server = start(config(), None).await;
-    let mut client = connect(server.addr, ClientOptions::new(client_config())).await;
+    // A connection the caller made itself (as a relay trying MX hosts in turn would).
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut client = Client::start(tcp, ClientOptions::new(client_config()))
+        .await
+        .unwrap();
     assert!(client.extensions().pipelining);
     assert!(!client.is_tls());
+    assert_eq!(client.greeting().unwrap().code().get(), 220);
     let result = client
         .send_bytes(
             envelope(

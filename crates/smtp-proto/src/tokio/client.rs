@@ -199,11 +199,29 @@ impl Client {
         addr: impl ToSocketAddrs,
         options: ClientOptions,
     ) -> Result<Self, ConnectionError> {
+        if options.tls.is_none() && options.session.tls == TlsPolicy::Required {
+            return Err(ConnectionError::TlsNotConfigured);
+        }
+        let timeout = options.connect_timeout;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ConnectionError::ConnectTimeout(timeout))?
+            .map_err(ConnectionError::Connect)?;
+        Self::start(tcp, options).await
+    }
+
+    /// Like [`connect`](Self::connect) on a TCP connection the caller made (to try the MX
+    /// hosts in turn, or to bind a source address); `connect_timeout` is not used.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError`] when the TLS handshake or the session fails.
+    pub async fn start(tcp: TcpStream, options: ClientOptions) -> Result<Self, ConnectionError> {
         let ClientOptions {
             mut session,
-            connect_timeout,
             tls_handshake_timeout,
             tls,
+            ..
         } = options;
         if tls.is_none() {
             match session.tls {
@@ -212,10 +230,6 @@ impl Client {
                 TlsPolicy::Never => {}
             }
         }
-        let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ConnectionError::ConnectTimeout(connect_timeout))?
-            .map_err(ConnectionError::Connect)?;
         // Commands are small and latency matters more than packet count.
         tcp.set_nodelay(true).map_err(ConnectionError::Connect)?;
         let mut client = Self {
