@@ -379,11 +379,17 @@ impl<H: Handler> Connection<H> {
                     None => std::future::pending().await,
                 }
             };
+            // Biased: a shutdown signal is seen before more input is parsed, and pending
+            // replies leave before more input is read.
             tokio::select! {
-                read = reader.read(&mut buf), if can_read => match read {
-                    Ok(0) | Err(_) => session.handle_eof(),
-                    Ok(n) => session.handle_input(&buf[..n]),
-                },
+                biased;
+                changed = self.stopped.changed(), if !stop_seen => {
+                    stop_seen = true;
+                    if changed.is_err() || *self.stopped.borrow() {
+                        session.handle_shutdown();
+                    }
+                }
+                () = timer => session.handle_timeout(Instant::now()),
                 written = writer.write(&out), if !out.is_empty() => match written {
                     Ok(n) if n > 0 => out.advance(n),
                     _ => {
@@ -391,13 +397,10 @@ impl<H: Handler> Connection<H> {
                         out.clear();
                     }
                 },
-                () = timer => session.handle_timeout(Instant::now()),
-                changed = self.stopped.changed(), if !stop_seen => {
-                    stop_seen = true;
-                    if changed.is_err() || *self.stopped.borrow() {
-                        session.handle_shutdown();
-                    }
-                }
+                read = reader.read(&mut buf), if can_read => match read {
+                    Ok(0) | Err(_) => session.handle_eof(),
+                    Ok(n) => session.handle_input(&buf[..n]),
+                },
             }
         }
     }
