@@ -6,7 +6,7 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// §4.5.3.1.4: "The maximum total length of a command line including the command word and
-    /// the <CRLF> is 512 octets."
+    /// the `<CRLF>` is 512 octets."
     pub command_line: usize,
     /// Extra octets allowed on MAIL and RCPT lines for their parameters. §4.5.3.1.4: "SMTP
     /// extensions may be used to increase this limit"; RFC 3461 §5 adds 100 to MAIL (ENVID) and
@@ -20,7 +20,7 @@ pub struct Limits {
     /// (including the punctuation and element separators)."
     pub path: usize,
     /// §4.5.3.1.5: "The maximum total length of a reply line including the reply code and the
-    /// <CRLF> is 512 octets."
+    /// `<CRLF>` is 512 octets."
     pub reply_line: usize,
     /// How many lines a multi-line reply may have before the client gives up on it (the RFC
     /// sets no limit; an EHLO reply has a few dozen at most).
