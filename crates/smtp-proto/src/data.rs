@@ -399,21 +399,35 @@ impl DataDecoder {
         loop {
             match self.state {
                 State::Middle => {
-                    // The hot loop: lines are copied by reference, only CR and LF matter here.
-                    match input.get(i..).and_then(|rest| memchr2(b'\r', b'\n', rest)) {
-                        None => {
-                            i = len;
-                            break;
-                        }
-                        Some(at) => {
-                            i += at;
-                            if input.get(i) == Some(&b'\n') {
-                                // An LF not after CR: content, never a line end.
-                                self.bare_lf = true;
-                            } else {
-                                self.state = State::Cr;
+                    // The hot loop: only CR and LF matter inside a line, and a CRLF followed by
+                    // an ordinary byte keeps us here; the rest goes through the other states.
+                    let Some(at) = input.get(i..).and_then(|rest| memchr2(b'\r', b'\n', rest))
+                    else {
+                        i = len;
+                        break;
+                    };
+                    i += at;
+                    if input.get(i) == Some(&b'\n') {
+                        // An LF not after CR: content, never a line end.
+                        self.bare_lf = true;
+                        i += 1;
+                        continue;
+                    }
+                    match input.get(i + 1) {
+                        Some(b'\n') => {
+                            i += 2;
+                            if matches!(input.get(i), None | Some(b'.' | b'\r')) {
+                                self.state = State::LineStart;
                             }
+                        }
+                        Some(_) => {
+                            // A CR not followed by LF; the next byte is looked at here.
+                            self.bare_cr = true;
                             i += 1;
+                        }
+                        None => {
+                            i += 1;
+                            self.state = State::Cr;
                         }
                     }
                 }

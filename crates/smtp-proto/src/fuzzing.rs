@@ -368,6 +368,9 @@ pub fn bdat(data: &[u8]) {
     let Some((sizes, stream)) = rest.split_at_checked(count.min(rest.len())) else {
         return;
     };
+    if sizes.is_empty() {
+        return;
+    }
     let sizes: Vec<u64> = sizes.iter().map(|&s| u64::from(s)).collect();
     let max_size = match limit % 4 {
         0 => None,
