@@ -16,11 +16,22 @@ use proptest::prelude::*;
 struct Run {
     events: Vec<String>,
     out: Vec<u8>,
+    /// Content pieces not yet written as one `CONTENT` event (a UTF-8 character may be split
+    /// between pieces).
+    content: Vec<u8>,
 }
 
 impl Run {
     fn out(&self) -> String {
         String::from_utf8_lossy(&self.out).into_owned()
+    }
+
+    fn flush_content(&mut self) {
+        if !self.content.is_empty() {
+            let text = String::from_utf8_lossy(&self.content).into_owned();
+            self.events.push(format!("CONTENT {text}"));
+            self.content.clear();
+        }
     }
 
     fn count(&self, prefix: &str) -> usize {
@@ -38,6 +49,11 @@ fn config() -> ServerConfig {
 fn drive(session: &mut ServerSession, run: &mut Run) {
     loop {
         while let Some(event) = session.poll_event() {
+            if let Event::DataChunk(piece) = &event {
+                run.content.extend_from_slice(piece);
+                continue;
+            }
+            run.flush_content();
             let text = match event {
                 Event::Mail(m) => {
                     let t = format!("MAIL {} {:?}", m.from, m.params);
@@ -48,16 +64,6 @@ fn drive(session: &mut ServerSession, run: &mut Run) {
                     let t = format!("RCPT {}", r.to);
                     session.answer_rcpt(r.token, Ok(())).unwrap();
                     t
-                }
-                Event::DataChunk(piece) => {
-                    let piece = String::from_utf8_lossy(&piece).into_owned();
-                    if let Some(last) = run.events.last_mut()
-                        && last.starts_with("CONTENT ")
-                    {
-                        last.push_str(&piece);
-                        continue;
-                    }
-                    format!("CONTENT {piece}")
                 }
                 Event::MessageEnd(m) => {
                     let t = format!("END {}", m.size);
@@ -98,6 +104,7 @@ fn run_with(config: ServerConfig, input: &[u8], sizes: &[usize]) -> Run {
         drive(&mut session, &mut run);
     }
     drive(&mut session, &mut run);
+    run.flush_content();
     run
 }
 
@@ -218,6 +225,7 @@ BDAT 7\r\n\r\n.\r\nXYBDAT 0 LAST\r\nAUTH LOGIN\r\ndGlt\r\ncGFzcw==\r\nNOOP\r\nQU
         drive(&mut session, &mut r);
         session.handle_input(&input[at..]);
         drive(&mut session, &mut r);
+        r.flush_content();
         assert_eq!(r, whole, "split at {at}");
     }
 }

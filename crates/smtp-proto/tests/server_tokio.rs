@@ -170,3 +170,26 @@ async fn heavy_pipelining_without_reading_does_not_deadlock() {
         .unwrap();
     server.stop().await;
 }
+
+/// The session's timer runs through the adapter: a silent client gets `421 4.4.2` and the
+/// connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_client_times_out() {
+    let mut config = config();
+    config.command_timeout = Duration::from_millis(300);
+    let server = start(config, None).await;
+    let mut c = BufReader::new(TcpStream::connect(server.addr).await.unwrap());
+    assert!(reply(&mut c).await.starts_with("220 "));
+    send(c.get_mut(), b"EHLO c.example\r\n").await;
+    reply(&mut c).await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        reply(&mut c).await,
+        "421 4.4.2 mx.example.org Error: timeout exceeded\r\n"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let mut rest = String::new();
+    let n = c.read_line(&mut rest).await.unwrap();
+    assert_eq!(n, 0, "the connection stays open: {rest:?}");
+    server.stop().await;
+}
