@@ -11,18 +11,21 @@
 //! | `imap` (default) | [`imap`] | `mailroom-imap-proto`: IMAP codec and server session |
 //! | `queue` (default) | [`queue`] | `mailroom-queue`: durable mail queue |
 //! | `rewrite` (default) | [`rewrite`] | `mailroom-rewrite`: lookup tables, rewriting, resolution |
+//! | `lmtp` (default) | [`lmtp`] | `mailroom-lmtp`: LMTP server and client (RFC 2033) |
 //!
 //! See `ARCHITECTURE.md` for how the crates fit together.
 
-#[cfg(feature = "smtp")]
-pub use mailroom_smtp_proto as smtp;
+#[cfg(feature = "imap")]
+pub use mailroom_imap_proto as imap;
+#[cfg(feature = "lmtp")]
+pub use mailroom_lmtp as lmtp;
 #[cfg(feature = "maildir")]
 pub use mailroom_maildir as maildir;
 #[cfg(feature = "mbox")]
 pub use mailroom_mbox as mbox;
-#[cfg(feature = "imap")]
-pub use mailroom_imap_proto as imap;
 #[cfg(feature = "queue")]
 pub use mailroom_queue as queue;
 #[cfg(feature = "rewrite")]
 pub use mailroom_rewrite as rewrite;
+#[cfg(feature = "smtp")]
+pub use mailroom_smtp_proto as smtp;
