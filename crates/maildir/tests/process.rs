@@ -24,6 +24,9 @@ const CHILD_VAR: &str = "MAILROOM_MAILDIR_CHILD";
 /// Children numbered from here write small messages (up to 8 KB; the concurrency test).
 const SMALL: u32 = 1000;
 
+/// The child that measures how long a start and a few deliveries take (large messages).
+const CALIBRATION: u32 = SMALL - 1;
+
 /// The message with number `i` of child `who`: its size varies from 100 bytes to ~300 KiB so
 /// kills land in every step, including the middle of a write. Its first line names it, so a
 /// file can be checked against what it should contain.
@@ -121,6 +124,24 @@ fn sigkill_at_random_moments_loses_no_reported_delivery() {
         .as_nanos() as u64
         | 1;
     let mut reported: Vec<(u32, u64, String)> = Vec::new();
+    // Calibrate the kill window on this machine: a child's start plus four deliveries. Kills
+    // land anywhere from before the first delivery to well into the loop, however slow the
+    // disk is.
+    let calibration = Instant::now();
+    assert!(
+        trials < u64::from(CALIBRATION),
+        "at most {CALIBRATION} trials"
+    );
+    let status = child("quiet", &path, CALIBRATION, Some(4))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let window = u64::try_from(calibration.elapsed().as_micros())
+        .unwrap()
+        .max(1000)
+        * 3
+        / 2;
     let start = Instant::now();
     for trial in 0..trials {
         let who = u32::try_from(trial).unwrap();
@@ -135,12 +156,12 @@ fn sigkill_at_random_moments_loses_no_reported_delivery() {
                 .map_while(Result::ok)
                 .collect::<Vec<String>>()
         });
-        // xorshift: a kill moment between 0 and 40 ms after the start (the child needs a few
-        // ms to start, so early kills hit a child that has delivered nothing yet).
+        // xorshift: a kill moment anywhere in the window (early kills hit a child that has not
+        // delivered anything yet, or is in its first delivery).
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(seed % 40_000));
+        std::thread::sleep(Duration::from_micros(seed % window));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         for line in reader.join().unwrap() {
@@ -176,7 +197,7 @@ fn sigkill_at_random_moments_loses_no_reported_delivery() {
         );
     }
     eprintln!(
-        "{trials} kill trials in {:?}: {} deliveries reported, {} present, {} files left in tmp/",
+        "{trials} kill trials (window {window} us) in {:?}: {} deliveries reported, {} present, {} files left in tmp/",
         start.elapsed(),
         reported.len(),
         present.len(),
