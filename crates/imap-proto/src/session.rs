@@ -346,6 +346,15 @@ impl ServerSession {
         caps
     }
 
+    /// Whether the adapter should read more from the connection. False while a command waits
+    /// for the application's answer and a whole command's worth of pipelined input is already
+    /// buffered: the adapter stops reading (TCP back-pressure) instead of the buffer growing
+    /// without bound. Also false after logout.
+    pub fn wants_input(&self) -> bool {
+        self.state != State::Logout
+            && (self.pending.is_none() || self.framer.buffered() < self.config.limits.max_frame)
+    }
+
     /// Feeds received octets at time `now`.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         if self.state == State::Logout {
@@ -984,6 +993,49 @@ mod tests {
         assert_eq!(o.matches("x BAD").count(), 10, "{o}");
         assert!(o.ends_with("* BYE Too many invalid commands\r\n"));
         assert_eq!(s.state(), State::Logout);
+    }
+
+    #[test]
+    fn back_pressure_while_a_command_waits() {
+        let now = Instant::now();
+        let config = ServerConfig {
+            limits: FramingLimits {
+                max_frame: 100,
+                ..FramingLimits::default()
+            },
+            ..ServerConfig::default()
+        };
+        let mut s = ServerSession::new(config, now);
+        s.handle_input(now, b"a LOGIN u p\r\n");
+        assert!(s.wants_input());
+        s.handle_input(now, &b"b NOOP\r\n".repeat(20));
+        assert!(
+            !s.wants_input(),
+            "120 octets buffered behind a pending command"
+        );
+        let Some(Event::Login { token, .. }) = s.poll_event() else {
+            panic!()
+        };
+        s.respond(token, Answer::ok("ok")).unwrap();
+        // The NOOPs now go to the application one at a time.
+        assert!(matches!(s.poll_event(), Some(Event::Command { .. })));
+    }
+
+    #[test]
+    fn tls_from_the_start_offers_no_starttls() {
+        let now = Instant::now();
+        let config = ServerConfig {
+            starttls: true,
+            login_requires_tls: true,
+            ..ServerConfig::default()
+        };
+        let mut s = ServerSession::new_tls(config, now);
+        let greeting = out(&mut s);
+        assert!(!greeting.contains("STARTTLS") && !greeting.contains("LOGINDISABLED"));
+        assert!(greeting.contains("AUTH=PLAIN]"), "{greeting}");
+        s.handle_input(now, b"a STARTTLS\r\nb LOGIN u p\r\n");
+        assert_eq!(out(&mut s), "a NO STARTTLS is not offered\r\n");
+        assert!(matches!(s.poll_event(), Some(Event::Login { .. })));
     }
 
     #[test]
