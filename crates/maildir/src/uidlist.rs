@@ -25,6 +25,7 @@
 //! directory), keep the extension fields and header fields we do not use, and compare file
 //! names by their key (the part before `:`), as Dovecot does.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -72,6 +73,8 @@ pub struct UidList {
     pub guid: Option<String>,
     other_header: Vec<String>,
     entries: Vec<UidEntry>,
+    /// Key to position in `entries`, for [`UidList::uid_of`] in constant time.
+    by_key: HashMap<String, usize>,
 }
 
 impl UidList {
@@ -90,6 +93,7 @@ impl UidList {
             guid: Some(format!("{h:032x}")),
             other_header: Vec::new(),
             entries: Vec::new(),
+            by_key: HashMap::new(),
         }
     }
 
@@ -100,7 +104,10 @@ impl UidList {
 
     /// The UID of the message with key `key`.
     pub fn uid_of(&self, key: &str) -> Option<u32> {
-        self.entries.iter().find(|e| e.key == key).map(|e| e.uid)
+        self.by_key
+            .get(key)
+            .and_then(|&i| self.entries.get(i))
+            .map(|e| e.uid)
     }
 
     /// The key of the message with UID `uid`.
@@ -144,6 +151,7 @@ impl UidList {
             guid: None,
             other_header: Vec::new(),
             entries: Vec::new(),
+            by_key: HashMap::new(),
         };
         let num = |s: &str, what: &str, line: usize| -> Result<u32, UidListError> {
             s.parse::<u32>()
@@ -220,7 +228,17 @@ impl UidList {
         if last >= list.next_uid {
             list.next_uid = last.saturating_add(1);
         }
+        list.reindex();
         Ok(list)
+    }
+
+    fn reindex(&mut self) {
+        self.by_key = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.key.clone(), i))
+            .collect();
     }
 
     /// The file's text (version 3).
@@ -485,8 +503,10 @@ impl<F: Fs> Maildir<F> {
         keys.sort_unstable();
         keys.dedup();
         let before = list.entries.len();
+        // Keep entries whose file is still there, each key once (the lowest UID wins).
+        let mut seen = std::collections::HashSet::new();
         list.entries
-            .retain(|e| keys.binary_search(&e.key.as_str()).is_ok());
+            .retain(|e| keys.binary_search(&e.key.as_str()).is_ok() && seen.insert(e.key.clone()));
         changed |= list.entries.len() != before;
         let mut known: Vec<&str> = list.entries.iter().map(|e| e.key.as_str()).collect();
         known.sort_unstable();
@@ -512,6 +532,7 @@ impl<F: Fs> Maildir<F> {
             });
             changed = true;
         }
+        list.reindex();
         if changed {
             lock.replace(&path, &list.to_text())?;
         }

@@ -259,3 +259,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn duplicate_and_vanished_uidlist_entries_are_cleaned() {
+    let dir = mailroom_testkit::temp_dir();
+    let md = Maildir::create(dir.path().join("M")).unwrap();
+    let d = md.deliver(&b"x"[..]).unwrap();
+    std::fs::write(
+        dir.path().join("M/dovecot-uidlist"),
+        format!("3 V5 N9\n1 :{k}\n2 :{k}:2,S\n3 :gone.host\n", k = d.key),
+    )
+    .unwrap();
+    let list = md.sync_uids().unwrap();
+    assert_eq!(list.entries().len(), 1);
+    assert_eq!(list.uid_of(d.key.as_str()), Some(1));
+    assert_eq!(list.uid_validity, 5);
+    assert_eq!(list.next_uid, 9);
+}
