@@ -11,11 +11,14 @@
 //! | `imap` (default) | [`imap`] | `mailroom-imap-proto`: IMAP codec and server session |
 //! | `queue` (default) | [`queue`] | `mailroom-queue`: durable mail queue |
 //! | `rewrite` (default) | [`rewrite`] | `mailroom-rewrite`: lookup tables, rewriting, resolution |
+//! | `lmtp` (default) | [`lmtp`] | `mailroom-lmtp`: LMTP server and client (RFC 2033) |
 //!
 //! See `ARCHITECTURE.md` for how the crates fit together.
 
 #[cfg(feature = "imap")]
 pub use mailroom_imap_proto as imap;
+#[cfg(feature = "lmtp")]
+pub use mailroom_lmtp as lmtp;
 #[cfg(feature = "maildir")]
 pub use mailroom_maildir as maildir;
 #[cfg(feature = "mbox")]
