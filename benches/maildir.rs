@@ -1,6 +1,7 @@
 //! Maildir benches: durable delivery of 4 KiB messages, one at a time and in batches of 32,
 //! beside the raw loop (write, fsync, rename, fsync the directory) on the same disk in the same
-//! run; and a scan of a 100,000-message Maildir, with its peak memory.
+//! run; the same delivery with the fsyncs skipped (the cost of everything but the flushes); and
+//! a scan of a 100,000-message Maildir, with its peak memory.
 //!
 //! `cargo bench --bench maildir`. The delivery benches write into a temporary directory under
 //! `$TMPDIR` (the disk measured) and remove it at the end. The scan fixture is built once in
@@ -16,7 +17,53 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use mailroom::maildir::{Batch, Maildir};
+use mailroom::maildir::{Batch, Fs, Maildir, Metadata, RealFs};
+
+/// The real file system with every fsync skipped: what a delivery costs without the flushes
+/// (never use this for mail).
+#[derive(Debug, Clone, Copy)]
+struct NoSync;
+
+impl Fs for NoSync {
+    type File = File;
+    type Reader = File;
+    fn create_new(&self, path: &Path) -> std::io::Result<File> {
+        RealFs.create_new(path)
+    }
+    fn open_append(&self, path: &Path) -> std::io::Result<File> {
+        RealFs.open_append(path)
+    }
+    fn sync_file(&self, _: &mut File) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        RealFs.rename(from, to)
+    }
+    fn rename_noreplace(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        RealFs.rename_noreplace(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        RealFs.remove_file(path)
+    }
+    fn create_dir(&self, path: &Path) -> std::io::Result<()> {
+        RealFs.create_dir(path)
+    }
+    fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
+        RealFs.remove_dir(path)
+    }
+    fn sync_dir(&self, _: &Path) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn read_dir(&self, path: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
+        RealFs.read_dir(path)
+    }
+    fn open(&self, path: &Path) -> std::io::Result<File> {
+        RealFs.open(path)
+    }
+    fn metadata(&self, path: &Path) -> std::io::Result<Metadata> {
+        RealFs.metadata(path)
+    }
+}
 
 const SIZE: usize = 4096;
 const BATCH: usize = 32;
@@ -65,6 +112,11 @@ fn deliver(c: &mut Criterion, root: &Path) {
 
     let md = Maildir::create(root.join("single")).unwrap();
     g.bench_function("4k_fsync", |b| {
+        b.iter(|| md.deliver(&body[..]).unwrap());
+    });
+
+    let md = Maildir::create_with(NoSync, root.join("nosync")).unwrap();
+    g.bench_function("4k_nofsync", |b| {
         b.iter(|| md.deliver(&body[..]).unwrap());
     });
 
