@@ -68,7 +68,7 @@ pub fn virtual_alias_internal(params: &Params, address: &str) -> Result<Vec<Stri
         let mut chain: Vec<String> = Vec::new();
         let mut count = 0;
         loop {
-            if been_here.contains(&argv[arg].to_lowercase()) {
+            if !been_here.is_empty() && been_here.contains(&argv[arg].to_lowercase()) {
                 break;
             }
             if count >= params.virtual_alias_recursion_limit {

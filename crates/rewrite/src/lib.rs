@@ -50,5 +50,7 @@ pub mod resolve;
 pub mod table;
 
 pub use error::{CleanupError, ExpandError, TableError};
+/// The envelope types of mailroom-smtp-proto that this crate's API takes and returns.
+pub use mailroom_smtp_proto::{Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath};
 pub use params::Params;
 pub use table::{Maps, ReloadingTable, Table, TableKind};

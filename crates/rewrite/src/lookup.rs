@@ -103,13 +103,31 @@ pub fn map(
     } else {
         found.value
     };
-    let tokens = match tokenize(&value) {
-        Ok(t) => t,
-        Err(_) => return Some(Err(bad(&value))),
+    // Most answers are plain `a@b, c@d`: split them without the RFC 822 tokenizer.
+    let plain = !value.bytes().any(|b| {
+        matches!(
+            b,
+            b'"' | b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'\\' | b';' | b':'
+        )
+    });
+    let plain = plain
+        && value
+            .split(',')
+            .all(|s| !s.trim().contains(char::is_whitespace));
+    let items: Vec<String> = if plain {
+        value
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        match tokenize(&value) {
+            Ok(t) => split_items(t).iter().map(|i| internalize(i)).collect(),
+            Err(_) => return Some(Err(bad(&value))),
+        }
     };
-    let mut out = Vec::new();
-    for item in split_items(tokens) {
-        let internal = internalize(&item);
+    let mut out = Vec::with_capacity(items.len());
+    for internal in items {
         let Ok(mut canon) = canonical_string(&internal, params) else {
             return Some(Err(bad(&value)));
         };

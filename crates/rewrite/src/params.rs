@@ -63,7 +63,16 @@ impl DomainList {
 
     /// Whether `domain` is in the list (without regard to case).
     pub fn matches(&self, domain: &str) -> bool {
-        let domain = domain.to_ascii_lowercase();
+        if self.is_empty() {
+            return false;
+        }
+        let lowered;
+        let domain = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = domain.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            domain
+        };
         let domain = domain.trim_end_matches('.');
         let mut candidate = domain;
         let mut first = true;
@@ -82,7 +91,10 @@ impl DomainList {
             {
                 return true;
             }
-            if !first && self.maps.find(&format!(".{candidate}"), true).is_some() {
+            if !first
+                && !self.maps.is_empty()
+                && self.maps.find(&format!(".{candidate}"), true).is_some()
+            {
                 return true;
             }
             match candidate.split_once('.') {
