@@ -2,16 +2,18 @@
 //!
 //! CRC-32C is what iSCSI, ext4 metadata, Btrfs and SCTP use: it detects every burst error up to 32
 //! bits and every odd number of flipped bits, which covers torn sectors and bit rot. A small
-//! table-driven implementation (one 256-entry table built at compile time, one table lookup per
-//! byte) is fast enough for the queue (a record is checksummed once when written and once when
+//! table-driven implementation (slicing-by-8: eight 256-entry tables built at compile time,
+//! eight lookups per 8 bytes) is fast enough for the queue (a record is checksummed once when written and once when
 //! read back on recovery) and saves a dependency; the known answers below pin it to the standard
 //! (RFC 3720 appendix B.4).
 
 /// The reflected Castagnoli polynomial 0x1EDC6F41.
 const POLY: u32 = 0x82F6_3B78;
 
-const TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
+/// Slicing-by-8 tables: `TABLES[0]` is the classic byte table; `TABLES[k][b]` is the CRC of
+/// byte `b` followed by `k` zero bytes, so eight bytes are folded in with eight lookups.
+const TABLES: [[u32; 256]; 8] = {
+    let mut t = [[0u32; 256]; 8];
     let mut i = 0;
     while i < 256 {
         let mut crc = i as u32;
@@ -24,10 +26,20 @@ const TABLE: [u32; 256] = {
             };
             bit += 1;
         }
-        table[i] = crc;
+        t[0][i] = crc;
         i += 1;
     }
-    table
+    let mut i = 0;
+    while i < 256 {
+        let mut k = 1;
+        while k < 8 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xFF) as usize];
+            k += 1;
+        }
+        i += 1;
+    }
+    t
 };
 
 /// A running CRC-32C over bytes fed in pieces.
@@ -48,9 +60,23 @@ impl Crc32c {
 
     /// Adds `bytes` to the checksum.
     pub fn update(&mut self, bytes: &[u8]) {
+        let t = &TABLES;
         let mut crc = self.0;
-        for &b in bytes {
-            crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ crc;
+            let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+            crc = t[7][(lo & 0xFF) as usize]
+                ^ t[6][((lo >> 8) & 0xFF) as usize]
+                ^ t[5][((lo >> 16) & 0xFF) as usize]
+                ^ t[4][(lo >> 24) as usize]
+                ^ t[3][(hi & 0xFF) as usize]
+                ^ t[2][((hi >> 8) & 0xFF) as usize]
+                ^ t[1][((hi >> 16) & 0xFF) as usize]
+                ^ t[0][(hi >> 24) as usize];
+        }
+        for &b in chunks.remainder() {
+            crc = t[0][((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
         }
         self.0 = crc;
     }
