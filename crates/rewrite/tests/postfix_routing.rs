@@ -56,6 +56,11 @@ lmtp.example.org           t-lmtp:inet:127.0.0.1:24
 relay.example.test         t-relay:[relay-gw.example.test]
 ";
 
+const RELOCATED: &str = "\
+moved@mail.example.test     new@elsewhere.example
+@oldcorp.example            the new company, https://newcorp.example/
+";
+
 const VMAILBOX: &str = "\
 box1@vmail.example.test    vmail.example.test/box1/
 lu@vmail.example.test      vmail.example.test/lu/
@@ -87,6 +92,7 @@ fn settings() -> Vec<(&'static str, &'static str)> {
         ("relay_transport", "t-relay"),
         ("local_transport", "t-local:$myhostname"),
         ("virtual_transport", "t-virtual"),
+        ("relocated_maps", "texthash:{conf}/relocated"),
         ("local_recipient_maps", ""),
         ("alias_maps", ""),
         // Route every address, even those smtpd would refuse, so each one shows its route.
@@ -147,6 +153,10 @@ fn recipients() -> Vec<String> {
         "anything@catch.example.test",
         "fwd+x@mail.example.test",
         "joe@[127.0.0.1]",
+        "unknownuser@alias.example.test",
+        "moved@mail.example.test",
+        "moved+x@mail.example.test",
+        "anyone@oldcorp.example",
     ] {
         out.push(a.to_string());
     }
@@ -157,11 +167,14 @@ fn recipients() -> Vec<String> {
 fn parse_log(log: &str, sender: &str) -> BTreeMap<String, BTreeSet<(String, String, String)>> {
     let mut out: BTreeMap<String, BTreeSet<(String, String, String)>> = BTreeMap::new();
     for line in log.lines() {
-        let Some(svc_at) = line.find("postfix/t-") else {
+        let transport = if let Some(svc_at) = line.find("postfix/t-") {
+            let svc = &line[svc_at + "postfix/".len()..];
+            &svc[..svc.find('/').unwrap()]
+        } else if line.contains("postfix/error[") {
+            "error"
+        } else {
             continue;
         };
-        let svc = &line[svc_at + "postfix/".len()..];
-        let transport = &svc[..svc.find('/').unwrap()];
         if transport == "t-mbox" {
             continue;
         }
@@ -202,7 +215,8 @@ fn routing_matches_postfix() {
     let mut b = builder()
         .table("virtual", VIRTUAL)
         .table("transport", TRANSPORT)
-        .table("vmailbox", VMAILBOX);
+        .table("vmailbox", VMAILBOX)
+        .table("relocated", RELOCATED);
     for (k, v) in settings() {
         b = b.main_cf(k, v);
     }
@@ -246,11 +260,15 @@ fn routing_matches_postfix() {
         let mut ours = BTreeSet::new();
         for fin in cleanup_recipient(&params, &path).unwrap() {
             let r = resolve(&params, fin.clone());
-            ours.insert((
-                fin.to_string().to_lowercase(),
-                r.transport,
-                r.nexthop.to_lowercase(),
-            ));
+            // The error transport logs its next hop (the reason) without the status code.
+            let mut hop = r.nexthop.to_lowercase();
+            if r.transport == "error"
+                && let Some((code, text)) = hop.split_once(' ')
+                && code.split('.').count() == 3
+            {
+                hop = text.to_string();
+            }
+            ours.insert((fin.to_string().to_lowercase(), r.transport, hop));
         }
         let want = theirs
             .get(&rcpt.to_lowercase())
@@ -354,4 +372,74 @@ fn classic_aliases_expand_like_local() {
             .unwrap_or_default();
         assert_eq!(ours, want, "alias {n}\nlog:\n{log}");
     }
+}
+
+#[test]
+fn recipient_checks_reply_like_smtpd() {
+    let localusers = "bob x\nalice x\n";
+    let relayusers = "known@relay.example.test x\n";
+    let mut b = builder()
+        .table("virtual", VIRTUAL)
+        .table("transport", TRANSPORT)
+        .table("vmailbox", VMAILBOX)
+        .table("relocated", RELOCATED)
+        .table("localusers", localusers)
+        .table("relayusers", relayusers);
+    let mut main_cf = String::new();
+    for (k, v) in settings() {
+        let v = match k {
+            "local_recipient_maps" => "texthash:{conf}/localusers",
+            "smtpd_reject_unlisted_recipient" => "yes",
+            _ => v,
+        };
+        b = b.main_cf(k, v);
+        main_cf.push_str(&format!("{k} = {v}\n"));
+    }
+    b = b.main_cf("relay_recipient_maps", "texthash:{conf}/relayusers");
+    main_cf.push_str("relay_recipient_maps = texthash:{conf}/relayusers\n");
+    let Some(postfix) = b.start() else {
+        return;
+    };
+    let main_cf = main_cf.replace("{conf}", &postfix.conf_dir().display().to_string());
+    let params = Params::from_main_cf(Path::new("main.cf"), &main_cf, "unused").unwrap();
+    let addresses = [
+        "bob@mail.example.test",
+        "nobody@mail.example.test",
+        "Alice@localhost",
+        "nobody@local.example.test",
+        "alias1@alias.example.test",
+        "unknownuser@alias.example.test",
+        "box1@vmail.example.test",
+        "nobody@vmail.example.test",
+        "info@vmail.example.test",
+        "known@relay.example.test",
+        "stranger@relay.example.test",
+        "moved@mail.example.test",
+        "anyone@oldcorp.example",
+        "someone@remote.example.net",
+        "localuser@local.example.test",
+    ];
+    let mut rejected = 0;
+    for a in addresses {
+        let theirs = match postfix.send(
+            "sender@remote.example.net",
+            &[a],
+            b"Subject: c\r\n\r\nb\r\n",
+        ) {
+            Ok(()) => None,
+            Err(e) => Some(
+                e.strip_prefix("unexpected reply: ")
+                    .unwrap_or(&e)
+                    .to_string(),
+            ),
+        };
+        let mailbox: mailroom_smtp_proto::Mailbox = a.parse().unwrap();
+        let canon = mailroom_rewrite::address::canonical_mailbox(&mailbox);
+        let ours = mailroom_rewrite::resolve::check_recipient(&params, &canon)
+            .err()
+            .map(|r| r.reply(&params, a).to_string());
+        assert_eq!(ours, theirs, "recipient {a}");
+        rejected += usize::from(ours.is_some());
+    }
+    assert!(rejected >= 6, "only {rejected} rejections compared");
 }
