@@ -439,3 +439,84 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod include_tests {
+    use super::*;
+    use crate::table::{AliasTable, Maps, Table};
+    use std::collections::HashMap;
+
+    struct Files(HashMap<PathBuf, String>);
+
+    impl IncludeReader for Files {
+        fn read(&self, path: &Path) -> Result<String, String> {
+            self.0
+                .get(path)
+                .cloned()
+                .ok_or_else(|| format!("{}: No such file or directory", path.display()))
+        }
+    }
+
+    fn params(aliases: &str) -> Params {
+        let mut p = Params::new("mail.example.com");
+        p.alias_maps = Maps::from(Table::Alias(
+            AliasTable::parse(Path::new("aliases"), aliases).unwrap(),
+        ));
+        p
+    }
+
+    #[test]
+    fn include_files_expand_and_nest_within_the_limit() {
+        let p = params("staff: :include:/lists/staff, carol\nops: ann\n");
+        let files = Files(HashMap::from([
+            (
+                PathBuf::from("/lists/staff"),
+                "# staff\nops, dave@remote.test\n  , :include:/lists/more\n".to_string(),
+            ),
+            (PathBuf::from("/lists/more"), "erin\n".to_string()),
+        ]));
+        let got: Vec<String> = local_alias(&p, "staff", &files)
+            .unwrap()
+            .into_iter()
+            .map(|d| format!("{:?}", d.delivery))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "Mailbox(\"ann\")",
+                "Forward(Mailbox(dave@remote.test))",
+                "Mailbox(\"erin\")",
+                "Mailbox(\"carol\")"
+            ]
+        );
+        let e = local_alias(&params("x: :include:/missing\n"), "x", &files).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "include file for <x>: /missing: No such file or directory"
+        );
+        // A file that includes itself ends at the nesting limit with a clear error.
+        let files = Files(HashMap::from([(
+            PathBuf::from("/loop"),
+            ":include:/loop\n".to_string(),
+        )]));
+        let e = local_alias(&params("x: :include:/loop\n"), "x", &files).unwrap_err();
+        assert!(
+            matches!(e, ExpandError::RecursionLimit { limit: 100, .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn deep_alias_chains_stop_at_100() {
+        let text: String = (0..150).map(|i| format!("a{i}: a{}\n", i + 1)).collect();
+        let e = local_alias(&params(&text), "a0", &FsIncludes).unwrap_err();
+        assert!(
+            matches!(e, ExpandError::RecursionLimit { limit: 100, .. }),
+            "{e}"
+        );
+        let text: String = (0..50).map(|i| format!("b{i}: b{}\n", i + 1)).collect();
+        let got = local_alias(&params(&text), "b0", &FsIncludes).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].via.len(), 50);
+    }
+}

@@ -531,3 +531,24 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+
+    #[test]
+    fn huge_patterns_are_refused_at_load_time() {
+        let e = RegexpTable::parse(Path::new("re"), "/(((a{100}){100}){100})/ x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("re, line 1: bad regexp"), "{e}");
+    }
+
+    #[test]
+    fn matching_is_linear_on_hostile_keys() {
+        // A pattern that makes backtracking engines take exponential time.
+        let t = RegexpTable::parse(Path::new("re"), "/^(a+)+$/ x\n").unwrap();
+        let key = "a".repeat(5000) + "!";
+        assert_eq!(t.get(&key), None);
+    }
+}
