@@ -2,8 +2,8 @@
 //!
 //! RFC 3030 §2: "The BDAT verb takes two arguments. The first argument indicates the length,
 //! in octets, of the binary data chunk. The second optional argument indicates that the data
-//! chunk is the last." and "The message data is sent immediately after the trailing <CR>
-//! <LF> of the BDAT command line. Once the receiver-SMTP receives the specified number of
+//! chunk is the last." and "The message data is sent immediately after the trailing `<CR>
+//! <LF>` of the BDAT command line. Once the receiver-SMTP receives the specified number of
 //! octets, it will return a 250 reply code."
 //!
 //! A chunk is exactly its announced octets, whatever they are: `\r\n.\r\n`, `MAIL FROM:` or a

@@ -1,8 +1,8 @@
 //! The content of a DATA command: the server's streaming decoder and the client's encoder.
 //!
 //! RFC 5321 §4.1.1.4: "The mail data are terminated by a line containing only a period, that
-//! is, the character sequence "<CRLF>.<CRLF>", where the first <CRLF> is actually the terminator
-//! of the previous line." RFC 5321 §4.5.2 (transparency): "Before sending a line of mail text,
+//! is, the character sequence "`<CRLF>.<CRLF>`", where the first `<CRLF>` is actually the
+//! terminator of the previous line." RFC 5321 §4.5.2 (transparency): "Before sending a line of mail text,
 //! the SMTP client checks the first character of the line. If it is a period, one additional
 //! period is inserted at the beginning of the line" and "When a line of mail text is received
 //! by the SMTP server, it checks the line. If the line is composed of a single period, it is
@@ -36,9 +36,10 @@ use memchr::memchr2;
 pub enum BareNewline {
     /// Read the message to its real end, then reject it ([`DataRejection::BareLf`] or
     /// [`DataRejection::BareCr`], replied `550 5.5.2`). This is Postfix's
-    /// `smtpd_forbid_bare_newline = yes` (minus its exclusion of `$mynetworks`): RFC 5321
-    /// §2.3.8 says "In particular, the character sequence <CR><LF> MUST be used as the line
-    /// terminator" and §4.1.1.4 that a bare CR or LF "MUST NOT" be sent.
+    /// `smtpd_forbid_bare_newline = yes` (minus its exclusion of `$mynetworks`). RFC 5321
+    /// §2.3.8: "Conforming implementations MUST NOT recognize or generate any other character
+    /// or character sequence as a line terminator", and "SMTP client implementations MUST NOT
+    /// transmit these characters except when they are intended as line terminators".
     #[default]
     Reject,
     /// Keep a bare CR or LF as an ordinary content byte, unchanged. For old clients on a
@@ -257,8 +258,9 @@ enum Raw {
 /// Content may be handed out before a reason to reject the message is found (a bare LF near
 /// the end, or the byte that crosses the size limit): once the decoder knows the message is
 /// refused it hands out nothing more, but only the outcome says whether to keep what came
-/// before. An over-size message is read to its end without buffering (RFC 1870 §6.3: the
-/// server "MUST" not accept a message larger than its limit; it still has to find the end).
+/// before. An over-size message is read to its end without buffering: RFC 1870 §6.3 answers
+/// it with 552, and the server still has to find the end of the data to stay in step with the
+/// client.
 ///
 /// [`decode`]: DataDecoder::decode
 /// [`decode_buf`]: DataDecoder::decode_buf
@@ -276,7 +278,7 @@ enum Raw {
 ///     match decoder.decode_buf(&mut input) {
 ///         Some(DataEvent::Content(piece)) => message.extend_from_slice(&piece),
 ///         Some(DataEvent::End(outcome)) => {
-///             assert_eq!(outcome, DataOutcome::Accepted { size: 20 });
+///             assert_eq!(outcome, DataOutcome::Accepted { size: 21 });
 ///             break;
 ///         }
 ///         None => unreachable!("the whole message is in the buffer"),
