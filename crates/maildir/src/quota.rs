@@ -47,7 +47,9 @@ impl QuotaLimit {
     pub fn parse(line: &str) -> Result<Self, String> {
         let mut limit = QuotaLimit::default();
         for item in line.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let (num, kind) = item.split_at(item.len().saturating_sub(1));
+            let (num, kind) = item
+                .split_at_checked(item.len().saturating_sub(1))
+                .ok_or_else(|| format!("quota item {item:?} is not <number>S or <number>C"))?;
             let value: u64 = num
                 .parse()
                 .map_err(|_| format!("quota item {item:?} is not <number>S or <number>C"))?;
@@ -344,6 +346,7 @@ mod tests {
         assert_eq!(QuotaLimit::parse("").unwrap(), QuotaLimit::default());
         assert!(QuotaLimit::parse("12X").is_err());
         assert!(QuotaLimit::parse("S").is_err());
+        assert!(QuotaLimit::parse("10é").is_err());
     }
 
     #[test]

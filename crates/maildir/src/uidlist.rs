@@ -160,7 +160,8 @@ impl UidList {
         let v3 = match version {
             "3" => {
                 for f in fields {
-                    let (k, v) = f.split_at(1);
+                    // A field starting with a multi-byte character is nobody's: kept as is.
+                    let (k, v) = f.split_at_checked(1).unwrap_or(("", f));
                     match k {
                         "V" => list.uid_validity = num(v, "UIDVALIDITY", 1)?,
                         "N" => list.next_uid = num(v, "next UID", 1)?,
@@ -639,6 +640,12 @@ mod tests {
                 other => panic!("{text:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn multibyte_header_field_is_kept_not_split() {
+        let list = UidList::parse("3 V1 N2 é€\n1 :a\n".as_bytes(), Path::new("u")).unwrap();
+        assert!(list.to_text().starts_with("3 V1 N2 é€\n"));
     }
 
     #[test]

@@ -216,8 +216,16 @@ proptest! {
     }
 
     #[test]
-    fn random_text_uidlists_never_panic(text in "[0-9 VNG:a-z\\n]{0,200}") {
+    fn random_text_uidlists_never_panic(text in "[0-9 VNG:a-zé€\\n]{0,200}") {
         let _ = UidList::parse(text.as_bytes(), Path::new("u"));
+        let _ = Keywords::parse(text.as_bytes(), Path::new("k"));
+        let _ = mailroom_maildir::QuotaLimit::parse(&text);
+    }
+
+    #[test]
+    fn random_header_and_quota_lines_never_panic(text in "\\PC{0,40}") {
+        let _ = UidList::parse(format!("3 {text}\n1 :a\n").as_bytes(), Path::new("u"));
+        let _ = mailroom_maildir::QuotaLimit::parse(&text);
     }
 
     #[test]
