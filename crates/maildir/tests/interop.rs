@@ -341,3 +341,77 @@ fn dovecot_lists_our_folders() {
         .collect();
     assert!(listed.contains(&"Übersicht.Q1".to_owned()), "{listed:?}");
 }
+
+/// The harness's IMAP and LMTP listeners answer (for the helpers that build on them), and a
+/// message Dovecot's LMTP delivers is one we read.
+#[test]
+fn dovecot_lmtp_delivers_and_we_read_it() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+    let Some(dovecot) = Dovecot::builder()
+        .user("carol", "secret")
+        .with_imap()
+        .with_lmtp()
+        .start()
+    else {
+        return;
+    };
+    let mut imap = BufReader::new(TcpStream::connect(dovecot.imap_addr().unwrap()).unwrap());
+    let mut line = String::new();
+    imap.read_line(&mut line).unwrap();
+    assert!(line.starts_with("* OK"), "{line}");
+    imap.get_mut()
+        .write_all(b"a1 LOGIN carol secret\r\na2 LOGOUT\r\n")
+        .unwrap();
+    let mut transcript = String::new();
+    while !transcript.contains("a2 OK") {
+        line.clear();
+        if imap.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        transcript.push_str(&line);
+    }
+    assert!(transcript.contains("a1 OK"), "{transcript}");
+
+    let stream = TcpStream::connect(dovecot.lmtp_addr().unwrap()).unwrap();
+    let mut lmtp = BufReader::new(stream);
+    let mut expect = |lmtp: &mut BufReader<TcpStream>, send: &[u8], code: &str| {
+        if !send.is_empty() {
+            lmtp.get_mut().write_all(send).unwrap();
+        }
+        loop {
+            let mut l = String::new();
+            lmtp.read_line(&mut l).unwrap();
+            assert!(
+                l.starts_with(code),
+                "sent {:?}, got {l:?}",
+                String::from_utf8_lossy(send)
+            );
+            if l.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        }
+    };
+    expect(&mut lmtp, b"", "220");
+    expect(&mut lmtp, b"LHLO test\r\n", "250");
+    expect(&mut lmtp, b"MAIL FROM:<a@example.test>\r\n", "250");
+    expect(&mut lmtp, b"RCPT TO:<carol>\r\n", "250");
+    expect(&mut lmtp, b"DATA\r\n", "354");
+    expect(&mut lmtp, b"Subject: via lmtp\r\n\r\nhello\r\n.\r\n", "250");
+    expect(&mut lmtp, b"QUIT\r\n", "221");
+
+    let md = Maildir::open(dovecot.home("carol").join("Maildir")).unwrap();
+    let scan = md.scan().unwrap();
+    assert_eq!(scan.messages.len(), 1);
+    let mut text = String::new();
+    md.open_message(&scan.messages[0])
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("Subject: via lmtp"), "{text}");
+    let uids = md
+        .read_uidlist()
+        .unwrap()
+        .expect("dovecot wrote its uidlist");
+    assert_eq!(uids.uid_of(scan.messages[0].key().as_str()), Some(1));
+}
