@@ -375,7 +375,7 @@ fn dovecot_lmtp_delivers_and_we_read_it() {
 
     let stream = TcpStream::connect(dovecot.lmtp_addr().unwrap()).unwrap();
     let mut lmtp = BufReader::new(stream);
-    let mut expect = |lmtp: &mut BufReader<TcpStream>, send: &[u8], code: &str| {
+    let expect = |lmtp: &mut BufReader<TcpStream>, send: &[u8], code: &str| {
         if !send.is_empty() {
             lmtp.get_mut().write_all(send).unwrap();
         }
