@@ -36,6 +36,9 @@
 //!   run as root use UID/GID 65534 (`nobody`): files a test writes itself into a user's mail
 //!   directory must be handed over with [`Dovecot::chown_to_mail_user`] before Dovecot reads
 //!   them. Not as root, the current UID is used and nothing needs handing over.
+//! - LMTP takes bare user names (`RCPT TO:<alice>`; `auth_username_format = %Ln` for
+//!   `protocol lmtp`), IMAP `LOGIN alice secret` (plain-text auth is allowed without TLS).
+//!   `crates/maildir/tests/interop.rs` exercises both listeners.
 //! - Dovecot keeps indexes beside the Maildir: remove messages with `doveadm expunge`, not by
 //!   deleting files, or its index goes stale (`doveadm force-resync` repairs it).
 //! - The daemon keeps the stdout and stderr it inherited: they go to a file here, so a test
