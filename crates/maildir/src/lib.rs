@@ -38,6 +38,10 @@
 //! - After any failure or crash, a message is either absent from `new/` and `cur/` or there
 //!   whole, under one name. A failed delivery leaves nothing visible (a crash may leave a file
 //!   in `tmp/`, which readers never look at and [`Maildir::clean_tmp`] removes after 36 hours).
+//! - What this rests on: fsync of a file makes its data durable, fsync of a directory makes its
+//!   entries durable, and a rename survives a crash whole or not at all (true of ext4, XFS and
+//!   btrfs; the Maildir protocol itself assumes it). The crash tests check the guarantees above
+//!   on [`sim::SimFs`] under exactly these assumptions, crashing at every operation.
 //! - Names are unique across processes and hosts: seconds, `M` microseconds, `P` pid, `Q` a
 //!   per-process counter, `R` 64 random bits, the host name; created with `O_EXCL` and renamed
 //!   with `RENAME_NOREPLACE`, so a collision is an error and never an overwrite.
