@@ -67,6 +67,9 @@ pub struct HeaderCleanup<'p> {
     /// The current physical line, not yet complete.
     line: Vec<u8>,
     line_truncated: bool,
+    /// Whether the last byte of the previous input chunk was CR (it may have been dropped by
+    /// truncation, and still tells the line end).
+    pending_cr: bool,
     /// The current logical header (with its folding and line ends), not yet complete.
     header: Vec<u8>,
     header_truncated: bool,
@@ -88,6 +91,7 @@ impl<'p> HeaderCleanup<'p> {
             state: State::Headers,
             line: Vec::new(),
             line_truncated: false,
+            pending_cr: false,
             header: Vec::new(),
             header_truncated: false,
             crlf: None,
@@ -118,12 +122,34 @@ impl<'p> HeaderCleanup<'p> {
             match memchr::memchr(b'\n', data) {
                 Some(nl) => {
                     self.push_line_bytes(&data[..=nl]);
+                    if self.line_truncated {
+                        // Keep the line end the line had, within the limit.
+                        let crlf = if nl > 0 {
+                            data[nl - 1] == b'\r'
+                        } else {
+                            self.pending_cr
+                        };
+                        let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+                        let keep = self.params.header_size_limit.saturating_sub(eol.len());
+                        self.line.truncate(keep);
+                        while self.line.last().is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+                            self.line.pop();
+                        }
+                        self.line.extend_from_slice(eol);
+                        if !self.header_truncated {
+                            self.verdict.warnings.push(format!(
+                                "header longer than header_size_limit ({}): truncated",
+                                self.params.header_size_limit
+                            ));
+                        }
+                    }
                     data = &data[nl + 1..];
                     let line = std::mem::take(&mut self.line);
                     self.line_truncated = false;
                     self.handle_line(line)?;
                 }
                 None => {
+                    self.pending_cr = data.last() == Some(&b'\r');
                     self.push_line_bytes(data);
                     data = &[];
                 }
@@ -133,19 +159,17 @@ impl<'p> HeaderCleanup<'p> {
     }
 
     fn push_line_bytes(&mut self, bytes: &[u8]) {
+        // One physical line may not exceed the limit; a logical header (with its continuation
+        // lines) is held to it in handle_line.
         let room = self
             .params
             .header_size_limit
-            .saturating_sub(self.line.len() + self.header.len());
+            .saturating_sub(self.line.len());
         if bytes.len() <= room {
             self.line.extend_from_slice(bytes);
         } else {
             self.line.extend_from_slice(&bytes[..room]);
             self.line_truncated = true;
-            if bytes.ends_with(b"\n") && !self.line.ends_with(b"\n") {
-                // Keep the line end so the header stays a well-formed line.
-                self.line.push(b'\n');
-            }
         }
     }
 
@@ -215,9 +239,6 @@ impl<'p> HeaderCleanup<'p> {
         if is_header_line(content) {
             self.flush_header()?;
             self.header = line;
-            if self.line_truncated {
-                self.header_truncated = true;
-            }
             return Ok(());
         }
         // Not a header: the body starts here, after an inserted empty line.
@@ -603,6 +624,47 @@ mod tests {
             Some("admin@example.com")
         );
         assert_eq!(v.warnings.len(), 1);
+    }
+
+    #[test]
+    fn long_headers_are_truncated_alone() {
+        let mut p = Params::new("mail.example.com");
+        p.header_size_limit = 100;
+        let long = format!("X-Long: {}\r\n", "a".repeat(150));
+        let msg = format!(
+            "{long}X-Next: {}\r\nX-Folded: a\r\n {}\r\n {}\r\n\r\nbody\r\n",
+            "b".repeat(80),
+            "c".repeat(60),
+            "d".repeat(60)
+        );
+        let (out, v) = run(&p, &msg).unwrap();
+        let lines: Vec<&str> = out.split("\r\n").collect();
+        assert_eq!(
+            lines[0].len(),
+            98,
+            "truncated to the limit with its line end"
+        );
+        assert_eq!(
+            lines[1],
+            format!("X-Next: {}", "b".repeat(80)),
+            "the next header is whole"
+        );
+        assert_eq!(lines[2], "X-Folded: a");
+        assert_eq!(lines[3].len(), 61);
+        assert!(
+            lines[4].starts_with("Date: "),
+            "third line dropped: {lines:?}"
+        );
+        assert!(out.ends_with("\r\n\r\nbody\r\n"));
+        assert_eq!(v.warnings.len(), 2, "{:?}", v.warnings);
+        for split in 0..msg.len() {
+            let mut c = HeaderCleanup::new(&p, info());
+            c.handle_input(&msg.as_bytes()[..split]).unwrap();
+            c.handle_input(&msg.as_bytes()[split..]).unwrap();
+            let mut o = c.take_output();
+            o.extend_from_slice(&c.finish().unwrap().0);
+            assert_eq!(String::from_utf8(o).unwrap(), out, "split at {split}");
+        }
     }
 
     #[test]

@@ -355,8 +355,23 @@ impl Params {
         p.relay_domains = DomainList::parse(&get("relay_domains"), true)?;
         p.virtual_alias_maps = maps("virtual_alias_maps")?;
         p.virtual_mailbox_maps = maps("virtual_mailbox_maps")?;
-        p.virtual_alias_domains = DomainList::parse(&get("virtual_alias_domains"), false)?;
-        p.virtual_mailbox_domains = DomainList::parse(&get("virtual_mailbox_domains"), false)?;
+        // The default `$virtual_alias_maps` names the tables just opened: share them rather
+        // than compiling a second copy.
+        p.virtual_alias_domains = if get("virtual_alias_domains") == get("virtual_alias_maps") {
+            let mut l = DomainList::default();
+            l.push_maps(&p.virtual_alias_maps);
+            l
+        } else {
+            DomainList::parse(&get("virtual_alias_domains"), false)?
+        };
+        p.virtual_mailbox_domains = if get("virtual_mailbox_domains") == get("virtual_mailbox_maps")
+        {
+            let mut l = DomainList::default();
+            l.push_maps(&p.virtual_mailbox_maps);
+            l
+        } else {
+            DomainList::parse(&get("virtual_mailbox_domains"), false)?
+        };
         p.recipient_delimiter = get("recipient_delimiter");
         let prop = get("propagate_unmatched_extensions");
         let prop: Vec<&str> = split_list(&prop).collect();
