@@ -5,9 +5,9 @@
 //!   `decode_buf_10mib` the same through `decode_buf` on a `BytesMut`, as the server session
 //!   calls it; `encode_10mib` the client-side encoder over the same content.
 //! - `smtp/data/memchr_scan_10mib`: a plain `memchr` scan over the same buffer that visits
-//!   every '\n', in the same run: the decoder's figure is read as a ratio to it (goal:
-//!   >= 0.5x). `memchr_count_10mib` only counts the '\n' (memchr's counting fast path, which
-//!   never stops at a match): shown for reference, it is not a scan a decoder can match.
+//!   every '\n', in the same run: the decoder's figure is read as a ratio to it (goal: at
+//!   least 0.5x). `memchr_count_10mib` only counts the '\n' (memchr's counting fast path,
+//!   which never stops at a match): shown for reference, it is not a scan a decoder can match.
 //!
 //! Run with `cargo bench --bench smtp`.
 
