@@ -46,6 +46,15 @@
 //! assert_eq!(value.to_bytes(), wire);
 //! ```
 //!
+//! # Tests and long campaigns
+//!
+//! `cargo test -p mailroom-imap-proto` runs the known-answer tables, the transcripts
+//! (`tests/transcripts/`), the proptests (256 cases each), the fuzz corpora
+//! (`fuzz-corpus/<target>/`) and the interop tests against Dovecot and Python's imaplib. Longer:
+//! `PROPTEST_CASES=20000 cargo test --release -p mailroom-imap-proto --test proptest`, and from
+//! `fuzz/`: `cargo +nightly fuzz run imap_command_parser` (also `imap_response_parser`,
+//! `imap_framing`, `imap_server_session`).
+//!
 //! # Features
 //!
 //! | feature | default | what |

@@ -666,8 +666,9 @@ fn limits() -> FramingLimits {
     FramingLimits::default()
 }
 
+// 256 cases per property by default; a longer campaign: `PROPTEST_CASES=20000 cargo test
+// --release -p mailroom-imap-proto --test proptest`.
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn commands_round_trip(c in command()) {

@@ -1,8 +1,12 @@
 //! Codecs: each type's parser and encoder side by side.
 //!
-//! - [`command`]: the server parses commands, the client encodes them.
-//! - [`response`]: the server encodes responses, the client parses them.
-//! - [`core`]: strings, numbers, sequence sets, flags, dates.
+//! - `command`: the server parses commands, the client encodes them
+//!   ([`crate::parse_command`], [`crate::decode_command`]).
+//! - `response`: the server encodes responses, the client parses them
+//!   ([`crate::parse_response`], [`crate::decode_response`]).
+//! - `core`: strings, numbers, sequence sets, flags, dates.
+//!
+//! Every type implements [`Encode`]; parsing goes through the crate-level functions.
 
 pub mod base64;
 pub(crate) mod command;
