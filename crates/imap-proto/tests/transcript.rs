@@ -159,6 +159,11 @@ fn plain_literals_idle_autologout() {
 }
 
 #[test]
+fn imaplib_capture() {
+    replay("imaplib_capture.txt");
+}
+
+#[test]
 fn every_transcript_is_replayed() {
     let dir = format!("{}/tests/transcripts", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -169,6 +174,7 @@ fn every_transcript_is_replayed() {
     assert_eq!(
         names,
         [
+            "imaplib_capture.txt",
             "plain_literals_idle.txt",
             "rfc3501_example.txt",
             "rfc9051_example.txt"
