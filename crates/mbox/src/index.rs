@@ -111,7 +111,8 @@ impl Index {
             ),
         })?;
         let region = ReadAt::new(file, entry.offset, entry.end - entry.offset);
-        let mut reader = Reader::starting_at(region, self.variant, self.limits, entry.offset);
+        let mut reader = Reader::starting_at(region, self.variant, self.limits, entry.offset)
+            .with_first_line(entry.line);
         reader.next_message(max_body)?.ok_or(ReadError::Truncated {
             offset: entry.offset,
             line: entry.line,

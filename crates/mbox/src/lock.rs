@@ -16,10 +16,17 @@
 //!
 //! - **fcntl**: a POSIX record lock over the whole file (`F_SETLK`, `l_start = 0`,
 //!   `l_len = 0`), taken through `rustix::fs::fcntl_lock`, which is exactly that call; it is
-//!   what Python's `fcntl.lockf(fd, LOCK_EX)` and Postfix take. It is tried without blocking
-//!   and retried until [`LockOptions::timeout`], so a stuck holder is an error, not a hang.
-//! - **dotlock**: the file `MAILBOX.lock`, created with `O_CREAT|O_EXCL` and holding the
-//!   creator's PID and a line end, as liblockfile writes it. A dotlock is stale, and removed,
+//!   what Python's `fcntl.lockf(fd, LOCK_EX)` and Postfix take. When it is held by another
+//!   process we wait in `F_SETLKW` (in a helper thread, as polling `F_SETLK` starves against a
+//!   program that waits in `F_SETLKW` itself and re-locks at once: 5 turns in 2,000 appends
+//!   against Python's `lockf` in our test, against ~1,200 this way), up to
+//!   [`LockOptions::timeout`]: a stuck holder is an error, not a hang. rustix has no
+//!   `F_SETLKW` with a timeout and `alarm(2)` would need a signal handler (unsafe code).
+//! - **dotlock**: the file `MAILBOX.lock`, holding the creator's PID and a line end, as
+//!   liblockfile writes it, and made the way liblockfile makes it: the content is written to a
+//!   private file first (`MAILBOX.lock.mailroom.PID`), which is then `link(2)`ed to
+//!   `MAILBOX.lock` (atomic, and safe over NFS where `O_EXCL` once was not), so the lock never
+//!   exists empty. A dotlock is stale, and removed,
 //!   when the PID in it names no running process (same machine) or when it is older than
 //!   [`LockOptions::stale_dotlock_after`] (default 500 s, Postfix's `stale_lock_time`).
 //!   Stale locks are only judged while holding the fcntl lock (in the default order), so two
@@ -41,7 +48,8 @@
 //! # Crash recovery
 //!
 //! An appender records the mailbox length before its write in its dotlock
-//! (`mailroom-append LENGTH` on the second line). If it is killed mid-write, its dotlock stays
+//! (`mailroom-append LENGTH` on the second line; overwritten with `mailroom-ended-` once the
+//! append is done or rolled back). If it is killed mid-write, its dotlock stays
 //! behind with a dead PID; the next locker of ours that finds it truncates the mailbox back to
 //! LENGTH (only when no other message was appended after it), then removes the stale lock. So
 //! a killed appender leaves no partial message behind once the mailbox is locked again. Without
@@ -131,28 +139,46 @@ impl MailboxLock {
         self.created
     }
 
-    /// Records in the dotlock that an append starts at `length`, or clears the record (see the
-    /// module docs: crash recovery). Without a dotlock this does nothing.
-    pub(crate) fn note_append(&self, length: Option<u64>) -> io::Result<()> {
+    /// Records in the dotlock that an append starts at `length` (see the module docs: crash
+    /// recovery). Without a dotlock this does nothing.
+    ///
+    /// The record follows the PID line, so writing it changes no metadata that the append's
+    /// fdatasync would have to journal (no truncation, no new file).
+    pub(crate) fn note_append(&self, length: u64) -> io::Result<()> {
         let Some(dotlock) = &self.dotlock else {
             return Ok(());
         };
-        let mut content = format!("{}\n", rustix::process::getpid().as_raw_nonzero());
-        if let Some(length) = length {
-            content.push_str(&format!("{APPEND_TAG} {length}\n"));
-        }
-        dotlock.file.set_len(0)?;
-        std::os::unix::fs::FileExt::write_all_at(&dotlock.file, content.as_bytes(), 0)
+        let record = format!("{APPEND_TAG} {length}\n");
+        std::os::unix::fs::FileExt::write_all_at(&dotlock.file, record.as_bytes(), dotlock.pid_len)
+    }
+
+    /// Neutralises the append record once the append is done (or undone), so that a crash
+    /// during a later operation under the same lock (a rewrite) is not "recovered" by
+    /// truncating the new file. Overwrites the tag in place: no metadata change.
+    pub(crate) fn clear_append_record(&self) -> io::Result<()> {
+        let Some(dotlock) = &self.dotlock else {
+            return Ok(());
+        };
+        std::os::unix::fs::FileExt::write_all_at(
+            &dotlock.file,
+            CLEARED_TAG.as_bytes(),
+            dotlock.pid_len,
+        )
     }
 }
 
 const APPEND_TAG: &str = "mailroom-append";
+/// Written over [`APPEND_TAG`] when the record no longer applies (same length).
+const CLEARED_TAG: &str = "mailroom-ended-";
+const _: () = assert!(APPEND_TAG.len() == CLEARED_TAG.len());
 
 /// A held dotlock: removed when dropped.
 #[derive(Debug)]
 struct Dotlock {
     path: PathBuf,
     file: File,
+    /// Length of the PID line, where an append record starts.
+    pid_len: u64,
 }
 
 impl Drop for Dotlock {
@@ -276,10 +302,10 @@ pub fn lock(path: &Path, create: bool, options: &LockOptions) -> Result<MailboxL
         };
         if let Some(length) = stale_append {
             recover_append(&guard, length)?;
+            guard
+                .clear_append_record()
+                .map_err(|e| Error::io(dotlock_path(guard.path()), "write the dotlock", e))?;
         }
-        guard
-            .note_append(None)
-            .map_err(|e| Error::io(dotlock_path(guard.path()), "write the dotlock", e))?;
         return Ok(guard);
     }
 }
@@ -391,35 +417,74 @@ fn dotlock(
     options: &LockOptions,
 ) -> Result<(Dotlock, Option<u64>), Error> {
     let lock_path = dotlock_path(mailbox);
-    let mut attempt = 0;
-    let mut recovered = None;
-    loop {
-        match OpenOptions::new()
+    // liblockfile's way: write the PID to a private file, then link(2) it to MAILBOX.lock, so
+    // the lock never exists without its content (a locker killed between creating the lock
+    // and writing its PID would otherwise block everyone until the lock is old).
+    let mut tmp_name = lock_path.as_os_str().to_owned();
+    tmp_name.push(format!(".mailroom.{}", std::process::id()));
+    let tmp_path = PathBuf::from(tmp_name);
+    let pid_line = format!("{}\n", rustix::process::getpid().as_raw_nonzero());
+    let write_tmp = |recovered: Option<u64>| -> Result<File, Error> {
+        // A stale lock's record is carried over until recovery is done, so that a crash
+        // during recovery leaves it for the next locker.
+        let mut content = pid_line.clone();
+        if let Some(length) = recovered {
+            content.push_str(&format!("{APPEND_TAG} {length}\n"));
+        }
+        let _ = std::fs::remove_file(&tmp_path);
+        let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o644)
-            .open(&lock_path)
-        {
-            Ok(file) => {
-                let lock = Dotlock {
-                    path: lock_path,
-                    file,
-                };
-                return Ok((lock, recovered));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io(&lock_path, "create the dotlock", e)),
+            .open(&tmp_path)
+            .map_err(|e| Error::io(&tmp_path, "create the dotlock", e))?;
+        std::os::unix::fs::FileExt::write_all_at(&file, content.as_bytes(), 0)
+            .map_err(|e| Error::io(&tmp_path, "write the dotlock", e))?;
+        Ok(file)
+    };
+    let mut attempt = 0;
+    let mut recovered = None;
+    let mut file = write_tmp(None)?;
+    loop {
+        let linked = match std::fs::hard_link(&tmp_path, &lock_path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            // Over NFS a link can succeed and report failure: the link count says.
+            Err(e) => match file.metadata() {
+                Ok(m) if m.nlink() == 2 => true,
+                _ => {
+                    let _ = std::fs::remove_file(&tmp_path);
+                    return Err(Error::io(&lock_path, "create the dotlock", e));
+                }
+            },
+        };
+        if linked {
+            let _ = std::fs::remove_file(&tmp_path);
+            let lock = Dotlock {
+                path: lock_path,
+                file,
+                pid_len: pid_line.len() as u64,
+            };
+            return Ok((lock, recovered));
         }
         if let Some(stale) = stale_dotlock(&lock_path, options.stale_dotlock_after) {
             match std::fs::remove_file(&lock_path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(&lock_path, "remove a stale dotlock", e)),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp_path);
+                    return Err(Error::io(&lock_path, "remove a stale dotlock", e));
+                }
             }
-            recovered = recovered.or(stale);
+            if stale.is_some() && recovered.is_none() {
+                recovered = stale;
+                file = write_tmp(recovered)?;
+            }
             continue;
         }
         if Instant::now() >= deadline {
+            let _ = std::fs::remove_file(&tmp_path);
             return Err(Error::LockTimeout {
                 path: mailbox.to_owned(),
                 method: LockMethod::Dotlock.name(),

@@ -152,15 +152,20 @@ impl Mbox {
             .metadata()
             .map_err(|e| Error::io(path, "fstat", e))?
             .len();
-        lock.note_append(Some(length))
+        lock.note_append(length)
             .map_err(|e| Error::io(crate::lock::dotlock_path(path), "write the dotlock", e))?;
         match self.write_at_end(lock, length, from_line, message) {
-            Ok(appended) => Ok(appended),
+            Ok(appended) => {
+                // Best effort: the message is durable, and an error here must not make the
+                // caller deliver it twice. The record goes with the lock file anyway.
+                let _ = lock.clear_append_record();
+                Ok(appended)
+            }
             Err(first) => {
                 // Roll back while still locked, and make the rollback durable too.
                 match file.set_len(length).and_then(|()| file.sync_data()) {
                     Ok(()) => {
-                        let _ = lock.note_append(None);
+                        let _ = lock.clear_append_record();
                         Err(first)
                     }
                     Err(source) => Err(Error::RollbackFailed {

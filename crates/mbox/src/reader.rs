@@ -230,6 +230,13 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// Sets the line number of the first input line (for a reader started inside a file).
+    #[must_use]
+    pub fn with_first_line(mut self, line: u64) -> Self {
+        self.line = line;
+        self
+    }
+
     /// The variant being read.
     pub fn variant(&self) -> Variant {
         self.variant

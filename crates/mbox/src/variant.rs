@@ -24,7 +24,9 @@
 //!
 //! Quoting is applied to every line of the message, header lines included: a header line can
 //! never legitimately begin with `From ` (a field name is followed by a colon), and quoting it
-//! keeps a hostile message from smuggling a separator in through its header.
+//! keeps a hostile message from smuggling a separator in through its header. That holds for
+//! mboxcl2 too, whose `Content-Length` covers only the body: its header lines get mboxo
+//! quoting (see [`crate::write_message`]).
 
 /// An mbox variant: how From_ lines inside messages are quoted and how a message ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -172,6 +172,14 @@ pub fn write_message(
 ) -> Result<u64, WriteError> {
     let mut input = Lines::new(message, options.max_message_bytes);
     let mut quoter = Quoter::new(variant, Direction::Quote);
+    // `Content-Length` protects only the body: in mboxcl2, which quotes nothing, a header line
+    // `From ...` would still start a message for every reader. Header lines are quoted in
+    // every variant (mboxo rules for mboxcl2); no valid header line begins with `From `.
+    let mut head_quoter = if variant.quotes() {
+        Quoter::new(variant, Direction::Quote)
+    } else {
+        Quoter::new(Variant::Mboxo, Direction::Quote)
+    };
     let mut head = from_line.to_bytes();
     head.push(b'\n');
 
@@ -205,9 +213,9 @@ pub fn write_message(
             }
         })?;
         // Header lines are bounded by the message size limit already.
-        quoter.feed(&line, &mut head);
+        head_quoter.feed(&line, &mut head);
         if !ended {
-            quoter.finish(&mut head);
+            head_quoter.finish(&mut head);
             head.push(b'\n');
             break;
         }
@@ -400,6 +408,35 @@ mod tests {
     use proptest::strategy::Strategy as _;
 
     proptest::proptest! {
+        #[test]
+        fn any_input_is_exactly_one_message(
+            message in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b"From a@b Sat Jan  3 01:05:34 1996\n".to_vec()),
+                    proptest::strategy::Just(b"\n".to_vec()),
+                    proptest::strategy::Just(b"\r\n".to_vec()),
+                    proptest::strategy::Just(b"Content-Length: 0\n".to_vec()),
+                    proptest::strategy::Just(b">".to_vec()),
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..10),
+                ],
+                0..30,
+            ).prop_map(|v: Vec<Vec<u8>>| v.concat()),
+        ) {
+            // Whatever a sender sends, in any variant, it is read back as one message and
+            // cannot forge a second one.
+            for variant in Variant::ALL {
+                let mut file = write(&message, variant);
+                file.extend_from_slice(&write(b"X: last\n\nend\n", variant));
+                let mut r = Reader::new(&file[..], variant);
+                let first = r.next_message(1 << 20).unwrap().unwrap();
+                proptest::prop_assert_eq!(first.info.offset, 0);
+                let second = r.next_message(1 << 20).unwrap().unwrap();
+                proptest::prop_assert_eq!(second.info.headers.get("x"), Some(&b"last"[..]));
+                proptest::prop_assert_eq!(second.body, b"end\n".to_vec());
+                proptest::prop_assert!(r.next_message(10).unwrap().is_none());
+            }
+        }
+
         #[test]
         fn mboxrd_round_trip(
             body in proptest::collection::vec(
