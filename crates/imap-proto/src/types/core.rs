@@ -301,19 +301,20 @@ pub enum IString {
 }
 
 impl IString {
-    /// Picks the form for `data`: quoted when it can be (short, UTF-8, no CR/LF), else a
-    /// synchronising literal.
+    /// Picks the form for `data`: quoted when it can be (short, 7-bit, no CR/LF), else a
+    /// synchronising literal. 8-bit text goes as a literal because IMAP4rev1 allows only 7-bit
+    /// quoted strings (RFC 3501 section 4.3); IMAP4rev2 readers accept both.
     ///
     /// # Errors
     ///
     /// [`ValidationError`] when `data` holds a NUL octet, which no string may carry.
     pub fn from_bytes(data: impl Into<Vec<u8>>) -> Result<Self, ValidationError> {
         let data = data.into();
-        if data.len() <= 1024
-            && !data.iter().any(|&b| !is_text_char(b))
-            && let Ok(s) = String::from_utf8(data.clone())
-        {
-            return Ok(IString::Quoted(Quoted(s)));
+        if data.len() <= 1024 && data.iter().all(|&b| is_text_char(b) && b < 0x80) {
+            // 7-bit, so valid UTF-8.
+            return Ok(IString::Quoted(Quoted(
+                String::from_utf8_lossy(&data).into_owned(),
+            )));
         }
         Literal::new(data, LiteralMode::Sync).map(IString::Literal)
     }
@@ -436,6 +437,11 @@ mod tests {
         assert!(matches!(
             AString::try_from("line\r\nbreak"),
             Ok(AString::String(IString::Literal(_)))
+        ));
+        // 8-bit text is a literal: IMAP4rev1 quoted strings are 7-bit.
+        assert!(matches!(
+            IString::try_from("Grüße"),
+            Ok(IString::Literal(_))
         ));
         assert_eq!(
             format!("{:?}", Secret::new("hunter2")),
