@@ -279,3 +279,36 @@ fn pipe_and_file_results_are_never_commands_in_virtual_expansion() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].local_part().as_str(), "|rm -rf /");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any address string against any table answer: no panic, and every result is a clean,
+    /// bounded address.
+    #[test]
+    fn address_maps_never_panic_and_never_make_bad_addresses(
+        address in "[ -~]{0,30}",
+        value in "(\\PC|[ \"(),<>@:;\\[\\]\\\\%!+]){1,40}",
+        propagate in any::<bool>(),
+    ) {
+        let p = params();
+        let key = address.trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Ok(());
+        }
+        let text = format!("{key} {value}\n@x.test {value}\n");
+        let Ok(table) = Table::parse(TableKind::Hash, Path::new("t"), &text) else {
+            return Ok(());
+        };
+        let maps = Maps::from(table);
+        for a in [address.as_str(), "someone@x.test", "someone+ext@x.test"] {
+            if let Some(Ok(list)) = mailroom_rewrite::lookup::map(&maps, &p, a, propagate) {
+                for r in list {
+                    prop_assert!(!r.contains(['\r', '\n', '\0']), "{:?}", r);
+                    prop_assert!(r.len() <= mailroom_rewrite::address::MAX_ADDRESS_LEN);
+                    prop_assert!(canonicalize(&r, &p).is_ok(), "{:?}", r);
+                }
+            }
+        }
+    }
+}
