@@ -134,6 +134,15 @@ pub enum FrameEvent {
         /// The command up to and including the line that announced the literal.
         partial: Vec<u8>,
     },
+    /// Octets of a literal being streamed (see [`CommandFramer::stream_literal`]), in arrival
+    /// order. After the last one the framer is back at the start of a line: the rest of the
+    /// command (normally just CRLF) follows, to be read with [`CommandFramer::take_line`].
+    LiteralData {
+        /// The octets (empty only for an empty literal).
+        data: Vec<u8>,
+        /// Whether these are the literal's last octets.
+        last: bool,
+    },
     /// A command broke a limit; its remaining octets (including literal octets) are being
     /// skipped. The server answers with a tagged BAD (or untagged, without a tag).
     Rejected {
@@ -152,6 +161,8 @@ enum State {
     Literal { remaining: u64 },
     /// Waiting for the server's decision on a synchronising literal.
     Decision { size: u64 },
+    /// Handing literal octets out as they arrive instead of gathering them.
+    Stream { remaining: u64 },
     /// Skipping the rest of a rejected command: its current line, then `literal` octets.
     Discard { literal: u64 },
 }
@@ -204,6 +215,17 @@ impl CommandFramer {
     pub fn accept_literal(&mut self) {
         if let State::Decision { size } = self.state {
             self.state = State::Literal { remaining: size };
+        }
+    }
+    /// Accepts the announced literal but hands its octets out as [`FrameEvent::LiteralData`]
+    /// instead of gathering them into the command (call after sending `+`). The partial command
+    /// is dropped from the buffer: the caller has already parsed what it needs from it.
+    pub fn stream_literal(&mut self) {
+        if let State::Decision { size } = self.state {
+            self.buf.drain(..self.scanned.min(self.buf.len()));
+            self.line_start = 0;
+            self.scanned = 0;
+            self.state = State::Stream { remaining: size };
         }
     }
     /// Refuses the announced literal: the partial command is dropped and the client, seeing no
@@ -297,6 +319,24 @@ impl CommandFramer {
         loop {
             match self.state {
                 State::Decision { .. } => return FrameEvent::Incomplete,
+                State::Stream { remaining } => {
+                    if remaining > 0 && self.buf.is_empty() {
+                        return FrameEvent::Incomplete;
+                    }
+                    let n = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(self.buf.len());
+                    let data: Vec<u8> = self.buf.drain(..n).collect();
+                    let last = remaining == n as u64;
+                    self.state = if last {
+                        State::Line
+                    } else {
+                        State::Stream {
+                            remaining: remaining - n as u64,
+                        }
+                    };
+                    return FrameEvent::LiteralData { data, last };
+                }
                 State::Literal { remaining } => {
                     let have = (self.buf.len() - self.scanned) as u64;
                     if have < remaining {
@@ -504,6 +544,36 @@ mod tests {
         f.reject_literal();
         f.push(b"d NOOP\r\n");
         assert_eq!(f.next_event(), FrameEvent::Command(b"d NOOP\r\n".to_vec()));
+    }
+
+    #[test]
+    fn streamed_literal_comes_out_in_chunks_then_the_tail() {
+        let mut f = CommandFramer::new(limits());
+        f.push(b"a APPEND x {10}\r\n");
+        assert!(matches!(
+            f.next_event(),
+            FrameEvent::LiteralAnnounced { size: 10, .. }
+        ));
+        f.stream_literal();
+        assert_eq!(f.next_event(), FrameEvent::Incomplete);
+        f.push(b"0123");
+        assert_eq!(
+            f.next_event(),
+            FrameEvent::LiteralData {
+                data: b"0123".to_vec(),
+                last: false
+            }
+        );
+        f.push(b"456789\r\nb NOOP\r\n");
+        assert_eq!(
+            f.next_event(),
+            FrameEvent::LiteralData {
+                data: b"456789".to_vec(),
+                last: true
+            }
+        );
+        assert_eq!(f.take_line(), Ok(Some(Vec::new())));
+        assert_eq!(f.next_event(), FrameEvent::Command(b"b NOOP\r\n".to_vec()));
     }
 
     #[test]

@@ -77,7 +77,9 @@ pub fn framing(data: &[u8]) {
                         decisions += 1;
                         events.push(FrameEvent::LiteralAnnounced { size, partial });
                     }
-                    e @ FrameEvent::Rejected { .. } => events.push(e),
+                    e @ (FrameEvent::Rejected { .. } | FrameEvent::LiteralData { .. }) => {
+                        events.push(e)
+                    }
                 }
             }
         }
@@ -98,12 +100,14 @@ pub fn server_session(data: &[u8]) {
     let config = ServerConfig {
         starttls: first & 1 == 1,
         login_requires_tls: first & 2 == 2,
+        stream_append_from: (first & 4 == 4).then_some(8),
         limits: small_limits(),
         ..ServerConfig::default()
     };
     let mut s = ServerSession::new(config, start);
     let mut out = Vec::new();
-    let chunk = usize::from(first >> 2).max(1);
+    let chunk = usize::from(first >> 3).max(1);
+    let mut append: Option<crate::session::Token> = None;
     let mut answers = 0u32;
     for (n, piece) in rest.chunks(chunk).enumerate() {
         let now = start + Duration::from_secs(n as u64);
@@ -113,6 +117,20 @@ pub fn server_session(data: &[u8]) {
                 out.extend(o);
             }
             match s.poll_event() {
+                Some(Event::AppendStart { token, .. }) => {
+                    answers += 1;
+                    if answers.is_multiple_of(3) {
+                        // Refused early: the rest of the message is skipped.
+                        s.respond(token, Answer::no("[OVERQUOTA] refused")).unwrap();
+                    } else {
+                        append = Some(token);
+                    }
+                }
+                Some(Event::AppendEnd) => {
+                    let token = append.take().expect("AppendEnd after AppendStart");
+                    s.respond(token, Answer::ok("APPEND completed")).unwrap();
+                }
+                Some(Event::AppendAborted) => assert!(append.take().is_some()),
                 Some(Event::Command { token, .. } | Event::Login { token, .. }) => {
                     answers += 1;
                     let answer = if answers.is_multiple_of(3) {

@@ -35,8 +35,8 @@ use crate::codec::Encode;
 use crate::codec::base64;
 use crate::framing::{CommandFramer, FrameEvent, FramingLimits};
 use crate::types::{
-    Atom, Code, Command, CommandBody, Continue, Data, Response, Secret, StatusKind, StatusResponse,
-    Tag,
+    Atom, Code, Command, CommandBody, Continue, Data, DateTime, Flag, Mailbox, Response, Secret,
+    StatusKind, StatusResponse, Tag,
 };
 
 /// The session's state (RFC 9051 section 3).
@@ -89,6 +89,11 @@ pub struct ServerConfig {
     pub autologout: Duration,
     /// Malformed commands in a row before the server hangs up.
     pub max_bad_commands: u32,
+    /// APPEND messages sent as a synchronising literal of at least this many octets are
+    /// streamed to the application ([`Event::AppendStart`], [`Event::AppendData`],
+    /// [`Event::AppendEnd`]) instead of being gathered in memory. `None`: always gathered (up
+    /// to `limits.max_literal`) and delivered whole in [`Event::Command`].
+    pub stream_append_from: Option<u64>,
 }
 
 fn atoms(list: &[&str]) -> Vec<Atom> {
@@ -123,6 +128,7 @@ impl Default for ServerConfig {
             limits: FramingLimits::default(),
             autologout: Duration::from_secs(30 * 60),
             max_bad_commands: 10,
+            stream_append_from: None,
         }
     }
 }
@@ -168,6 +174,31 @@ pub enum Event {
     Enabled(Vec<Atom>),
     /// The session ended (LOGOUT, autologout or too many errors): send what is queued, then close.
     Logout,
+    /// A large APPEND begins (see [`ServerConfig::stream_append_from`]): the message follows in
+    /// [`Event::AppendData`] events, then [`Event::AppendEnd`]. Answer with the token after
+    /// `AppendEnd`, or earlier to refuse (the rest of the message is then skipped, and the
+    /// `AppendData`/`AppendEnd` events not yet polled are dropped).
+    AppendStart {
+        /// The answer's ticket.
+        token: Token,
+        /// Destination.
+        mailbox: Mailbox,
+        /// Flags to set; `None` when no flag list was given.
+        flags: Option<Vec<Flag>>,
+        /// INTERNALDATE to set.
+        date: Option<DateTime>,
+        /// The message's size in octets.
+        size: u64,
+        /// Sent as `literal8` (BINARY).
+        binary: bool,
+    },
+    /// The next octets of the streamed message.
+    AppendData(Vec<u8>),
+    /// The streamed message is complete: store it durably, then answer.
+    AppendEnd,
+    /// The streamed APPEND was broken off (its command did not end after the message); the
+    /// session answered BAD and the token is void: discard what was received.
+    AppendAborted,
 }
 
 /// The application's answer to a command.
@@ -233,6 +264,7 @@ enum PendingKind {
     Login,
     Select { read_only: bool },
     Close,
+    Append,
     Other,
 }
 
@@ -250,6 +282,16 @@ enum Mode {
     Sasl(Tag),
     /// Waiting for DONE.
     Idle(Tag),
+    /// Handing a large APPEND's message to the application; `answered` once it answered early.
+    AppendStream {
+        tag: Tag,
+        answered: bool,
+    },
+    /// After the streamed message: the rest of the APPEND line, which must be empty.
+    AppendTail {
+        tag: Tag,
+        answered: bool,
+    },
 }
 
 /// The server side of one IMAP connection. See the [module documentation](self).
@@ -432,6 +474,17 @@ impl ServerSession {
             text: crate::types::response::clean_text(answer.text),
         };
         self.send(&Response::Status(status));
+        // Answered while the message is still arriving: the rest of it is skipped, including
+        // what is already queued and not yet polled.
+        if p.kind == PendingKind::Append {
+            self.events
+                .retain(|e| !matches!(e, Event::AppendData(_) | Event::AppendEnd));
+        }
+        if let Mode::AppendStream { answered, .. } | Mode::AppendTail { answered, .. } =
+            &mut self.mode
+        {
+            *answered = true;
+        }
         self.process();
         Ok(())
     }
@@ -480,8 +533,46 @@ impl ServerSession {
     }
 
     fn process(&mut self) {
-        while self.pending.is_none() && self.state != State::Logout {
+        while self.state != State::Logout
+            && (self.pending.is_none()
+                || matches!(
+                    self.mode,
+                    Mode::AppendStream { .. } | Mode::AppendTail { .. }
+                ))
+        {
             match self.mode.clone() {
+                Mode::AppendStream { tag, answered } => match self.framer.next_event() {
+                    FrameEvent::LiteralData { data, last } => {
+                        if !answered && !data.is_empty() {
+                            self.events.push_back(Event::AppendData(data));
+                        }
+                        if last {
+                            self.mode = Mode::AppendTail { tag, answered };
+                        }
+                    }
+                    _ => return,
+                },
+                Mode::AppendTail { tag, answered } => {
+                    let line = match self.framer.take_line() {
+                        Ok(None) => return,
+                        Ok(Some(line)) => Some(line),
+                        Err(_) => None,
+                    };
+                    self.mode = Mode::Commands;
+                    match (line.as_deref(), answered) {
+                        (Some([]), false) => self.events.push_back(Event::AppendEnd),
+                        (_, true) => {}
+                        (_, false) => {
+                            self.pending = None;
+                            self.events.push_back(Event::AppendAborted);
+                            self.bad(
+                                Some(tag),
+                                "expected CRLF after the APPEND message (MULTIAPPEND is not supported)"
+                                    .into(),
+                            );
+                        }
+                    }
+                }
                 Mode::Idle(tag) => match self.framer.take_line() {
                     Ok(None) => return,
                     Ok(Some(line)) => {
@@ -526,6 +617,8 @@ impl ServerSession {
                         self.literal_announced(size, &partial)
                     }
                     FrameEvent::Rejected { tag, error } => self.bad(tag, error.to_string()),
+                    // Only after `stream_literal`, which switches the mode.
+                    FrameEvent::LiteralData { .. } => {}
                 },
             }
         }
@@ -542,6 +635,34 @@ impl ServerSession {
                 _ => Ok(()),
             },
         };
+        let stream = match (verdict.is_ok(), self.config.stream_append_from) {
+            (true, Some(from)) if size >= from => {
+                crate::codec::command::append_announcement(partial)
+            }
+            _ => None,
+        };
+        if let Some((tag, (mailbox, flags, date), binary)) = stream {
+            self.framer.stream_literal();
+            self.send(&Response::Continue(Continue {
+                code: None,
+                text: "Ready for literal data".into(),
+            }));
+            self.bad_commands = 0;
+            let token = self.token(tag.clone(), PendingKind::Append);
+            self.events.push_back(Event::AppendStart {
+                token,
+                mailbox,
+                flags,
+                date,
+                size,
+                binary,
+            });
+            self.mode = Mode::AppendStream {
+                tag,
+                answered: false,
+            };
+            return;
+        }
         match verdict {
             Ok(()) => {
                 self.framer.accept_literal();
@@ -1036,6 +1157,115 @@ mod tests {
         s.handle_input(now, b"a STARTTLS\r\nb LOGIN u p\r\n");
         assert_eq!(out(&mut s), "a NO STARTTLS is not offered\r\n");
         assert!(matches!(s.poll_event(), Some(Event::Login { .. })));
+    }
+
+    fn streaming_session() -> (ServerSession, Instant) {
+        let now = Instant::now();
+        let config = ServerConfig {
+            stream_append_from: Some(10),
+            ..ServerConfig::default()
+        };
+        let mut s = ServerSession::new(config, now);
+        s.handle_input(now, b"a LOGIN u p\r\n");
+        let Some(Event::Login { token, .. }) = s.poll_event() else {
+            panic!()
+        };
+        s.respond(token, Answer::ok("ok")).unwrap();
+        s.poll_transmit();
+        (s, now)
+    }
+
+    #[test]
+    fn large_append_streams_to_the_application() {
+        let (mut s, now) = streaming_session();
+        s.handle_input(now, b"b APPEND INBOX (\\Seen) {18}\r\n");
+        assert_eq!(out(&mut s), "+ Ready for literal data\r\n");
+        let Some(Event::AppendStart {
+            token,
+            mailbox,
+            flags: Some(flags),
+            size: 18,
+            binary: false,
+            ..
+        }) = s.poll_event()
+        else {
+            panic!()
+        };
+        assert!(mailbox.is_inbox() && flags == [Flag::Seen]);
+        s.handle_input(now, b"Subject: x\r\n");
+        s.handle_input(now, b"\r\nhi\r\n\r\nc NOOP\r\n");
+        let mut message = Vec::new();
+        loop {
+            match s.poll_event() {
+                Some(Event::AppendData(d)) => message.extend(d),
+                Some(Event::AppendEnd) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(message, b"Subject: x\r\n\r\nhi\r\n");
+        assert!(s.poll_event().is_none(), "c waits for b's answer");
+        s.respond(token, Answer::ok("APPEND completed")).unwrap();
+        assert!(matches!(s.poll_event(), Some(Event::Command { .. })));
+        assert_eq!(out(&mut s), "b OK APPEND completed\r\n");
+    }
+
+    #[test]
+    fn streamed_append_refused_early_skips_the_rest() {
+        let (mut s, now) = streaming_session();
+        s.handle_input(now, b"b APPEND INBOX {30}\r\n0123456789");
+        let Some(Event::AppendStart { token, .. }) = s.poll_event() else {
+            panic!()
+        };
+        assert!(matches!(s.poll_event(), Some(Event::AppendData(_))));
+        s.respond(token, Answer::no("[OVERQUOTA] mailbox is full"))
+            .unwrap();
+        // The rest of the message looks like commands, but is never read as such.
+        s.handle_input(now, b"x LOGOUT\r\nx LOGOUT\r\n\r\nc NOOP\r\n");
+        let Some(Event::Command { command, .. }) = s.poll_event() else {
+            panic!()
+        };
+        assert_eq!(command.tag.as_str(), "c");
+        assert!(s.poll_event().is_none());
+        assert_eq!(
+            out(&mut s),
+            "+ Ready for literal data\r\nb NO [OVERQUOTA] mailbox is full\r\n"
+        );
+    }
+
+    #[test]
+    fn streamed_append_without_crlf_after_the_message_is_aborted() {
+        let (mut s, now) = streaming_session();
+        s.handle_input(now, b"b APPEND INBOX {10}\r\n0123456789 {5}\r\nc NOOP\r\n");
+        let Some(Event::AppendStart { token, .. }) = s.poll_event() else {
+            panic!()
+        };
+        assert!(matches!(s.poll_event(), Some(Event::AppendData(_))));
+        assert!(matches!(s.poll_event(), Some(Event::AppendAborted)));
+        assert_eq!(
+            s.respond(token, Answer::ok("x")),
+            Err(SessionError::UnknownToken)
+        );
+        assert!(matches!(s.poll_event(), Some(Event::Command { .. })));
+        let o = out(&mut s);
+        assert!(
+            o.ends_with(
+                "b BAD expected CRLF after the APPEND message (MULTIAPPEND is not supported)\r\n"
+            ),
+            "{o}"
+        );
+        // Small APPENDs are still gathered and delivered whole.
+        let (mut s, now) = streaming_session();
+        s.handle_input(now, b"d APPEND INBOX {3}\r\nabc\r\n");
+        assert!(matches!(
+            s.poll_event(),
+            Some(Event::Command {
+                command: Command {
+                    body: CommandBody::Append { .. },
+                    ..
+                },
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -736,6 +736,7 @@ proptest! {
                         FrameEvent::Command(c) => out.push(c),
                         FrameEvent::LiteralAnnounced { .. } => f.accept_literal(),
                         FrameEvent::Rejected { error, .. } => panic!("{error}"),
+                        FrameEvent::LiteralData { .. } => panic!("nothing is streamed here"),
                     }
                 }
             }
@@ -797,6 +798,47 @@ proptest! {
                 }
             }
             out
+        };
+        prop_assert_eq!(run(&[&stream]), run(&[&stream[..cut], &stream[cut..]]));
+    }
+
+    #[test]
+    fn streamed_appends_do_not_depend_on_how_input_is_split(
+        cs in vec(command(), 1..5), cut in any::<prop::sample::Index>()
+    ) {
+        let mut stream = b"a LOGIN u p\r\n".to_vec();
+        stream.extend(cs.iter().flat_map(|c| c.to_bytes()));
+        let cut = cut.index(stream.len() + 1);
+        let run = |chunks: &[&[u8]]| {
+            let now = Instant::now();
+            let config = ServerConfig {
+                stream_append_from: Some(4),
+                ..ServerConfig::default()
+            };
+            let mut s = ServerSession::new(config, now);
+            let (mut out, mut message, mut token) = (Vec::new(), Vec::new(), None);
+            for chunk in chunks {
+                s.handle_input(now, chunk);
+                loop {
+                    if let Some(o) = s.poll_transmit() {
+                        out.extend(o);
+                    }
+                    match s.poll_event() {
+                        Some(Event::Command { token, .. } | Event::Login { token, .. }) => {
+                            s.respond(token, Answer::ok("done")).unwrap();
+                        }
+                        Some(Event::AppendStart { token: t, .. }) => token = Some(t),
+                        Some(Event::AppendData(d)) => message.extend(d),
+                        Some(Event::AppendEnd) => {
+                            s.respond(token.take().unwrap(), Answer::ok("appended")).unwrap();
+                        }
+                        Some(Event::AppendAborted) => token = None,
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+            }
+            (out, message)
         };
         prop_assert_eq!(run(&[&stream]), run(&[&stream[..cut], &stream[cut..]]));
     }

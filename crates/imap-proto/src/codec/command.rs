@@ -277,9 +277,14 @@ fn status(i: &[u8]) -> PResult<'_, CommandBody> {
     Ok((i, CommandBody::Status { mailbox, items }))
 }
 
-/// `append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal` (RFC 9051; `literal8`
-/// from RFC 3516 for BINARY).
-fn append(i: &[u8]) -> PResult<'_, CommandBody> {
+/// The part of `append` before the literal: `SP mailbox [SP flag-list] [SP date-time] SP`.
+type AppendHead = (
+    crate::types::Mailbox,
+    Option<Vec<crate::types::Flag>>,
+    Option<crate::types::DateTime>,
+);
+
+fn append_head(i: &[u8]) -> PResult<'_, AppendHead> {
     let (i, ()) = sp(i)?;
     let (mut i, mailbox) = mailbox(i)?;
     let (i2, ()) = sp(i)?;
@@ -298,6 +303,13 @@ fn append(i: &[u8]) -> PResult<'_, CommandBody> {
         date = Some(d);
         i = r;
     }
+    Ok((i, (mailbox, flags, date)))
+}
+
+/// `append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal` (RFC 9051; `literal8`
+/// from RFC 3516 for BINARY).
+fn append(i: &[u8]) -> PResult<'_, CommandBody> {
+    let (i, (mailbox, flags, date)) = append_head(i)?;
     let (i, message) = match i.first() {
         Some(b'~') => literal_any(i, true)?,
         Some(b'{') => literal_any(i, false)?,
@@ -312,6 +324,23 @@ fn append(i: &[u8]) -> PResult<'_, CommandBody> {
             message,
         },
     ))
+}
+
+/// An APPEND whose message literal is announced but not yet sent:
+/// `tag SP "APPEND" SP mailbox [SP flag-list] [SP date-time] SP ("{" / "~{") number "}" CRLF`.
+/// Returns the tag, the head and whether the literal is a `literal8`.
+pub(crate) fn append_announcement(partial: &[u8]) -> Option<(crate::types::Tag, AppendHead, bool)> {
+    let (i, t) = tag(partial).ok()?;
+    let (i, ()) = sp(i).ok()?;
+    let (i, ()) = kw("APPEND")(i).ok()?;
+    let (i, head) = append_head(i).ok()?;
+    let (i, binary) = match i.strip_prefix(b"~") {
+        Some(r) => (r, true),
+        None => (i, false),
+    };
+    let i = i.strip_prefix(b"{")?;
+    let (i, _) = number64(i).ok()?;
+    (i == b"}\r\n").then_some((t, head, binary))
 }
 
 /// `search = "SEARCH" [search-return-opts] SP search-program`;
