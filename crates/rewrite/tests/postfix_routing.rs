@@ -330,27 +330,40 @@ fn classic_aliases_expand_like_local() {
             .unwrap();
     }
     postfix.wait_for_empty_queue(Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(300));
-    let log = postfix.log();
-    let mut theirs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in log
-        .lines()
-        .filter(|l| l.contains("postfix/t-mbox/discard["))
-    {
-        let Some(to_at) = line.find(" to=<") else {
-            continue;
-        };
-        let rest = &line[to_at + 5..];
-        let to = &rest[..rest.find('>').unwrap()];
-        let orig = rest
-            .find("orig_to=<")
-            .map(|i| &rest[i + 9..i + 9 + rest[i + 9..].find('>').unwrap()])
-            .unwrap_or(to);
+    // maillog_file is written by postlogd, a little after delivery: wait for every message
+    // (admins has two deliveries, 7 lines in all).
+    let parse = |log: &str| -> BTreeMap<String, BTreeSet<String>> {
+        let mut theirs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for line in log
+            .lines()
+            .filter(|l| l.contains("postfix/t-mbox/discard["))
+        {
+            let Some(to_at) = line.find(" to=<") else {
+                continue;
+            };
+            let rest = &line[to_at + 5..];
+            let to = &rest[..rest.find('>').unwrap()];
+            let orig = rest
+                .find("orig_to=<")
+                .map(|i| &rest[i + 9..i + 9 + rest[i + 9..].find('>').unwrap()])
+                .unwrap_or(to);
+            theirs
+                .entry(orig.to_string())
+                .or_default()
+                .insert(to.to_string());
+        }
         theirs
-            .entry(orig.to_string())
-            .or_default()
-            .insert(to.to_string());
-    }
+    };
+    let start = std::time::Instant::now();
+    let (log, theirs) = loop {
+        let log = postfix.log();
+        let theirs = parse(&log);
+        let lines: usize = theirs.values().map(BTreeSet::len).sum();
+        if lines >= 7 || start.elapsed() > Duration::from_secs(20) {
+            break (log, theirs);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
 
     let main_cf = format!(
         "myhostname = mail.example.test\nmydestination = $myhostname\nalias_maps = hash:{}\nlocal_recipient_maps =\n",
