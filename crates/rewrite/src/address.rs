@@ -143,11 +143,6 @@ pub fn canonical_mailbox(mailbox: &Mailbox) -> Mailbox {
     }
 }
 
-/// Like [`canonicalize`], returning the internal form.
-pub(crate) fn canonical_string(address: &str, params: &Params) -> Result<String, AddressError> {
-    canonicalize(address, params).map(|m| internal_form(&m))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ use crate::params::Params;
 /// virtual_alias_maps map nesting/expansion size ... message not accepted").
 pub fn virtual_alias(params: &Params, recipient: &Mailbox) -> Result<Vec<Mailbox>, ExpandError> {
     let start = internal_form(recipient);
-    let addresses = virtual_alias_internal(params, &start)?;
+    let (addresses, parsed) = expand_virtual(params, &start)?;
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(addresses.len());
     for a in addresses {
@@ -40,6 +40,8 @@ pub fn virtual_alias(params: &Params, recipient: &Mailbox) -> Result<Vec<Mailbox
         let mailbox = if a == start {
             // Not rewritten: keep the parsed mailbox rather than re-reading its internal form.
             recipient.clone()
+        } else if let Some(m) = parsed.get(&a) {
+            m.clone()
         } else {
             canonicalize(&a, params).map_err(|_| ExpandError::BadResult {
                 address: start.clone(),
@@ -54,7 +56,15 @@ pub fn virtual_alias(params: &Params, recipient: &Mailbox) -> Result<Vec<Mailbox
 
 /// [`virtual_alias`] on internal-form strings, without removing duplicates.
 pub fn virtual_alias_internal(params: &Params, address: &str) -> Result<Vec<String>, ExpandError> {
+    expand_virtual(params, address).map(|(list, _)| list)
+}
+
+/// The expansion, and the table results already parsed as mailboxes.
+type Expansion = (Vec<String>, std::collections::HashMap<String, Mailbox>);
+
+fn expand_virtual(params: &Params, address: &str) -> Result<Expansion, ExpandError> {
     let maps = &params.virtual_alias_maps;
+    let mut parsed = std::collections::HashMap::new();
     let mut argv = vec![address.to_string()];
     let mut been_here: HashSet<String> = HashSet::new();
     let mut arg = 0;
@@ -79,11 +89,14 @@ pub fn virtual_alias_internal(params: &Params, address: &str) -> Result<Vec<Stri
                 ));
             }
             let current = argv[arg].clone();
-            let Some(result) = lookup::map(maps, params, &current, params.propagate_virtual) else {
+            let Some(result) =
+                lookup::map_mailboxes(maps, params, &current, params.propagate_virtual)
+            else {
                 break;
             };
             let results = result?;
-            for (i, r) in results.into_iter().enumerate() {
+            for (i, (r, mailbox)) in results.into_iter().enumerate() {
+                parsed.insert(r.clone(), mailbox);
                 if r.eq_ignore_ascii_case(&current) {
                     been_here.insert(current.to_lowercase());
                 }
@@ -98,7 +111,7 @@ pub fn virtual_alias_internal(params: &Params, address: &str) -> Result<Vec<Stri
         }
         arg += 1;
     }
-    Ok(argv)
+    Ok((argv, parsed))
 }
 
 /// The clearest error for a chain that hit the recursion limit: the loop in it, if any.

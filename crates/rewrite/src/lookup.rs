@@ -15,7 +15,9 @@
 
 use std::borrow::Cow;
 
-use crate::address::{MAX_ADDRESS_LEN, canonical_string, split_domain, strip_extension};
+use mailroom_smtp_proto::{LocalPart, Mailbox};
+
+use crate::address::{MAX_ADDRESS_LEN, canonicalize, internal_form, split_domain, strip_extension};
 use crate::error::ExpandError;
 use crate::params::Params;
 use crate::table::Maps;
@@ -87,6 +89,17 @@ pub fn map(
     address: &str,
     propagate: bool,
 ) -> Option<Result<Vec<String>, ExpandError>> {
+    map_mailboxes(maps, params, address, propagate)
+        .map(|r| r.map(|v| v.into_iter().map(|(s, _)| s).collect()))
+}
+
+/// [`map`], each result also as a [`Mailbox`] (so callers need not parse it again).
+pub(crate) fn map_mailboxes(
+    maps: &Maps,
+    params: &Params,
+    address: &str,
+    propagate: bool,
+) -> Option<Result<Vec<(String, Mailbox)>, ExpandError>> {
     let found = find(maps, params, address)?;
     let bad = |value: &str| ExpandError::BadResult {
         address: address.to_string(),
@@ -128,17 +141,21 @@ pub fn map(
     };
     let mut out = Vec::with_capacity(items.len());
     for internal in items {
-        let Ok(mut canon) = canonical_string(&internal, params) else {
+        let Ok(mut mailbox) = canonicalize(&internal, params) else {
             return Some(Err(bad(&value)));
         };
         if propagate && let Some(ext) = &found.extension {
-            let at = canon.rfind('@').unwrap_or(canon.len());
-            canon.insert_str(at, ext);
+            let local = format!("{}{ext}", mailbox.local_part().as_str());
+            let Ok(local) = LocalPart::new(local) else {
+                return Some(Err(bad(&value)));
+            };
+            mailbox = Mailbox::new(local, mailbox.host().clone());
         }
+        let canon = internal_form(&mailbox);
         if canon.len() > MAX_ADDRESS_LEN || canon.chars().any(char::is_control) {
             return Some(Err(bad(&value)));
         }
-        out.push(canon);
+        out.push((canon, mailbox));
     }
     if out.is_empty() {
         return Some(Err(bad(&value)));

@@ -141,7 +141,14 @@ pub fn classify(params: &Params, domain: &str) -> AddressClass {
 /// and next hop.
 pub fn resolve(params: &Params, recipient: Mailbox) -> Resolved {
     let address = internal_form(&recipient);
-    let domain = recipient.host().to_string().to_lowercase();
+    let domain = match recipient.host() {
+        mailroom_smtp_proto::Host::Domain(d)
+            if !d.as_str().bytes().any(|b| b.is_ascii_uppercase()) =>
+        {
+            d.as_str().to_string()
+        }
+        host => host.to_string().to_lowercase(),
+    };
     let class = classify(params, &domain);
     let (mut transport, mut nexthop) = match class {
         AddressClass::Local => {
