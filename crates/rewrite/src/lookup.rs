@@ -34,13 +34,13 @@ pub struct Found<'a> {
 
 /// Looks an internal-form address up in Postfix's order (see the module documentation).
 pub fn find<'m>(maps: &'m Maps, params: &Params, address: &str) -> Option<Found<'m>> {
-    let stripped = strip_extension(address, params);
     if let Some(value) = maps.find(address, false) {
         return Some(Found {
             value,
             extension: None,
         });
     }
+    let stripped = strip_extension(address, params);
     if let Some((bare, ext)) = &stripped
         && let Some(value) = maps.find(bare, true)
     {

@@ -86,10 +86,12 @@ pub(crate) fn for_each_logical_line(
 
 /// Folds a key as Postfix does for its indexed tables (`DICT_FLAG_FOLD_FIX`): lowercase.
 pub(crate) fn fold(key: &str) -> std::borrow::Cow<'_, str> {
-    if key.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
-        std::borrow::Cow::Owned(key.to_lowercase())
-    } else {
+    if !key.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
         std::borrow::Cow::Borrowed(key)
+    } else if key.is_ascii() {
+        std::borrow::Cow::Owned(key.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Owned(key.to_lowercase())
     }
 }
 
