@@ -1,240 +1,233 @@
 //! The mailroom server: `cargo run --release --example server`.
 //!
-//! With no configuration it listens for SMTP on 127.0.0.1:2525 (STARTTLS offered with a
-//! self-signed certificate made at start) and writes each accepted message as an `.eml` file
-//! under `./mailroom-data/inbox/`. A message is acknowledged (`250 2.0.0 Ok: queued as ID`)
-//! only once its file is written, fsynced, renamed into `inbox/` and the directory fsynced.
+//! ```text
+//! server [--config FILE]                 run (no file: the embedded default configuration)
+//! server [--config FILE] check           validate the configuration, tables and passwd-file
+//! server [--config FILE] lookup TABLE KEY   query a lookup table (`hash:/etc/aliases`, ...)
+//! server print-default-config            the embedded default, every key documented
+//! ```
 //!
-//! This is the SMTP front end alone. The reference server of DESIGN.md (queue, rewriting,
-//! delivery agents, LMTP and IMAP) grows here as its crates land.
+//! With no configuration it listens on loopback only (SMTP 2525, submission 2587), keeps its
+//! data under `./mailroom-data`, serves the domain `localhost`, and creates a demo user whose
+//! password it prints once. The banner says how to send a first message and where it lands.
 //!
-//! Environment: `MAILROOM_SMTP_LISTEN` (default `127.0.0.1:2525`), `MAILROOM_DATA`
-//! (default `./mailroom-data`), `MAILROOM_HOSTNAME` (default `localhost`).
+//! Environment overrides (for tests and quick trials): `MAILROOM_DATA` (data_directory),
+//! `MAILROOM_HOSTNAME` (myhostname), `MAILROOM_SMTP_LISTEN` (smtpd_listen),
+//! `MAILROOM_SUBMISSION_LISTEN`, `MAILROOM_SUBMISSIONS_LISTEN`, `MAILROOM_RELAYHOST`.
+//! SIGTERM or Ctrl-C stops it gracefully.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-use bytes::Bytes;
-use mailroom::smtp::date::rfc5322_date;
-use mailroom::smtp::server::ServerConfig;
-use mailroom::smtp::tokio::{Context, Handler, Server};
-use mailroom::smtp::{Reply, ReplyCode};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use mailroom::server::{self, Config, DEFAULT_CONFIG};
 
-/// Writes each message into `tmp/`, then renames it into `inbox/`: the Maildir discipline, so
-/// a reader of `inbox/` never sees a partial file.
-struct Spool {
-    hostname: String,
-    tmp: PathBuf,
-    inbox: PathBuf,
-    counter: AtomicU64,
-}
-
-/// The message being received on one connection.
-#[derive(Default)]
-struct Incoming {
-    open: Option<(String, PathBuf, File)>,
-    failed: Option<io::Error>,
-}
-
-impl Spool {
-    fn open(base: &Path, hostname: String) -> io::Result<Self> {
-        let (tmp, inbox) = (base.join("tmp"), base.join("inbox"));
-        fs::create_dir_all(&tmp)?;
-        fs::create_dir_all(&inbox)?;
-        Ok(Self {
-            hostname,
-            tmp,
-            inbox,
-            counter: AtomicU64::new(0),
-        })
-    }
-
-    /// A queue id in Postfix's spirit: unique in this spool, sorting by arrival.
-    fn next_id(&self) -> String {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros());
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!("{micros:X}{:X}{n:X}", std::process::id())
-    }
-
-    /// Creates the spool file and writes the trace headers (RFC 5321 §4.4).
-    fn start(&self, ctx: &Context<Incoming>) -> io::Result<(String, PathBuf, File)> {
-        let id = self.next_id();
-        let path = self.tmp.join(format!("{id}.eml"));
-        let mut file = File::options().write(true).create_new(true).open(&path)?;
-        let from = ctx
-            .from
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let helo = ctx
-            .helo
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        // RFC 3848: ESMTPS under TLS, ESMTPA / ESMTPSA when authenticated.
-        let with = match (ctx.tls, ctx.authenticated.is_some()) {
-            (false, false) => "ESMTP",
-            (true, false) => "ESMTPS",
-            (false, true) => "ESMTPA",
-            (true, true) => "ESMTPSA",
-        };
-        let rcpt = match ctx.recipients.as_slice() {
-            [one] => format!("\r\n\tfor {one}"),
-            _ => String::new(),
-        };
-        write!(
-            file,
-            "Return-Path: {from}\r\nReceived: from {helo} ([{}])\r\n\tby {} (mailroom) with {with} id {id}{rcpt};\r\n\t{}\r\n",
-            ctx.peer.ip(),
-            self.hostname,
-            rfc5322_date(SystemTime::now()),
-        )?;
-        Ok((id, path, file))
-    }
-
-    /// Makes the message durable: fsync the file, rename it into `inbox/`, fsync `inbox/`.
-    fn commit(&self, id: &str, tmp_path: &Path, file: File) -> io::Result<()> {
-        file.sync_all()?;
-        drop(file);
-        fs::rename(tmp_path, self.inbox.join(format!("{id}.eml")))?;
-        File::open(&self.inbox)?.sync_all()
-    }
-}
-
-impl Handler for Spool {
-    type State = Incoming;
-
-    async fn data_chunk(&self, ctx: &mut Context<Incoming>, chunk: Bytes) {
-        if ctx.state.failed.is_some() {
-            return;
-        }
-        if ctx.state.open.is_none() {
-            match self.start(ctx) {
-                Ok(open) => ctx.state.open = Some(open),
-                Err(e) => return ctx.state.failed = Some(e),
-            }
-        }
-        if let Some((_, _, file)) = ctx.state.open.as_mut() {
-            // Blocking file I/O off the async worker's hot path.
-            if let Err(e) = tokio::task::block_in_place(|| file.write_all(&chunk)) {
-                ctx.state.failed = Some(e);
-            }
-        }
-    }
-
-    async fn data_end(&self, ctx: &mut Context<Incoming>, size: u64) -> Result<String, Reply> {
-        let refuse = |e: io::Error| {
-            eprintln!("spool write failed: {e}");
-            Reply::new(
-                ReplyCode::LOCAL_ERROR,
-                "4.3.0 Error: queue file write error",
-            )
-        };
-        if let Some(e) = ctx.state.failed.take() {
-            self.discard(ctx);
-            return Err(refuse(e));
-        }
-        let (id, path, file) = match ctx.state.open.take() {
-            Some(open) => open,
-            // An empty message: no chunk arrived.
-            None => self.start(ctx).map_err(refuse)?,
-        };
-        let result = tokio::task::block_in_place(|| self.commit(&id, &path, file));
-        if let Err(e) = result {
-            let _ = fs::remove_file(&path);
-            return Err(refuse(e));
-        }
-        let to: Vec<String> = ctx.recipients.iter().map(ToString::to_string).collect();
-        let from = ctx
-            .from
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        println!(
-            "{id}: from={from}, to={}, size={size}, client={} -> {}",
-            to.join(","),
-            ctx.peer,
-            self.inbox.join(format!("{id}.eml")).display()
-        );
-        Ok(id)
-    }
-
-    async fn reset(&self, ctx: &mut Context<Incoming>) {
-        self.discard(ctx);
-    }
-}
-
-impl Spool {
-    fn discard(&self, ctx: &mut Context<Incoming>) {
-        if let Some((_, path, _)) = ctx.state.open.take() {
-            let _ = fs::remove_file(path);
-        }
-        ctx.state.failed = None;
-    }
-}
-
-/// A self-signed certificate for the host name, localhost and 127.0.0.1 (ring provider).
-fn self_signed_tls(
-    hostname: &str,
-) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
-    let names = vec![hostname.to_owned(), "localhost".into(), "127.0.0.1".into()];
-    let certified = rcgen::generate_simple_self_signed(names)?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![certified.cert.der().clone()], key)?;
-    Ok(Arc::new(config))
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-    let listen = env("MAILROOM_SMTP_LISTEN", "127.0.0.1:2525");
-    let data = PathBuf::from(env("MAILROOM_DATA", "./mailroom-data"));
-    let hostname = env("MAILROOM_HOSTNAME", "localhost");
-
-    let spool = Spool::open(&data, hostname.clone())
-        .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    let inbox = spool.inbox.canonicalize().unwrap_or(spool.inbox.clone());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let mut config = ServerConfig::new(hostname.clone());
-    // No user database yet: AUTH is not offered.
-    config.auth_mechanisms.clear();
-    let server = Server::new(config, spool).with_tls(self_signed_tls(&hostname)?);
-
-    let addr = listener.local_addr()?;
-    println!("mailroom: SMTP on {addr} (STARTTLS with a self-signed certificate)");
-    println!(
-        "mailroom: every accepted message is written to {}/<ID>.eml",
-        inbox.display()
-    );
-    println!("mailroom: send a first message with");
-    println!(
-        "    swaks --server {addr} --from alice@example.com --to bob@localhost   # add --tls for STARTTLS"
-    );
-    println!(
-        "    python3 -c 'import smtplib; s = smtplib.SMTP(\"{}\", {}); s.sendmail(\"alice@example.com\", [\"bob@localhost\"], \"Subject: hi\\r\\n\\r\\nHello.\\r\\n\"); s.quit()'",
-        addr.ip(),
-        addr.port()
-    );
-    println!("mailroom: Ctrl-C stops (open sessions get up to 30 s to finish)");
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+fn load(config_path: Option<&PathBuf>) -> Result<Config, String> {
+    let mut config = match config_path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None => Config::default_config(),
     };
-    server.serve_with_shutdown(listener, ctrl_c).await?;
-    println!("mailroom: stopped");
+    let env = |name: &str| std::env::var(name).ok();
+    if let Some(v) = env("MAILROOM_DATA") {
+        config.data_directory = v.into();
+    }
+    if let Some(v) = env("MAILROOM_HOSTNAME") {
+        config.myhostname = v;
+    }
+    if let Some(v) = env("MAILROOM_SMTP_LISTEN") {
+        config.smtpd_listen = v;
+    }
+    if let Some(v) = env("MAILROOM_SUBMISSION_LISTEN") {
+        config.submission_listen = v;
+    }
+    if let Some(v) = env("MAILROOM_SUBMISSIONS_LISTEN") {
+        config.submissions_listen = v;
+    }
+    if let Some(v) = env("MAILROOM_RELAYHOST") {
+        config.relayhost = v;
+    }
+    Ok(config)
+}
+
+fn check(config: Config) -> Result<(), String> {
+    let passwd_path = config.data_path(&config.passwd_file);
+    let passwd = if passwd_path.exists() {
+        server::Passwd::load(&passwd_path).map_err(|e| e.to_string())?
+    } else {
+        server::Passwd::default()
+    };
+    server::build_params(&config, &passwd).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+fn lookup(config: &Config, table: &str, key: &str) -> Result<Option<String>, String> {
+    let spec = if table.contains(':') {
+        table.to_string()
+    } else {
+        format!("hash:{table}")
+    };
+    let aliases = config.alias_maps.iter().any(|a| a == &spec) || spec.ends_with("aliases");
+    let spec = match spec.split_once(':') {
+        Some((kind, path)) if !path.starts_with('/') && kind != "inline" => {
+            format!("{kind}:{}", config.data_directory.join(path).display())
+        }
+        _ => spec,
+    };
+    let t = mailroom::rewrite::Table::open(&spec, aliases).map_err(|e| e.to_string())?;
+    Ok(t.get(key).map(|v| v.into_owned()))
+}
+
+fn banner(running: &server::Running, shared: &server::Shared, first: Option<&server::FirstStart>) {
+    let b = &running.bound;
+    let c = &shared.config;
+    let show = |a: Option<std::net::SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
+    println!(
+        "mailroom: SMTP on {} (STARTTLS offered; mail for our domains, relay for mynetworks)",
+        show(b.smtp)
+    );
+    println!(
+        "mailroom: submission on {} (STARTTLS, then AUTH PLAIN/LOGIN)",
+        show(b.submission)
+    );
+    if b.submissions.is_some() {
+        println!("mailroom: submissions (implicit TLS) is not served yet");
+    }
+    println!("mailroom: data in {}", c.data_directory.display());
+    let user = if c.demo_user.is_empty() {
+        "postmaster".to_string()
+    } else {
+        c.demo_user.clone()
+    };
+    let to = format!("{user}@{}", c.myhostname);
+    if let Some(f) = first {
+        println!(
+            "mailroom: created the demo user {} with password {}",
+            f.login, f.password
+        );
+        println!(
+            "mailroom: (kept, hashed, in {})",
+            c.data_path(&c.passwd_file).display()
+        );
+    }
+    let maildir = c
+        .data_directory
+        .join("home")
+        .join(&user)
+        .join(c.home_mailbox.trim_end_matches('/'));
+    if let Some(addr) = b.smtp {
+        println!("mailroom: send a first message with");
+        println!(
+            "    swaks --server {addr} --from alice@example.com --to {to}   # add --tls for STARTTLS"
+        );
+        println!(
+            "    python3 -c 'import smtplib; s = smtplib.SMTP(\"{}\", {}); s.sendmail(\"alice@example.com\", [\"{to}\"], \"Subject: hi\\r\\n\\r\\nHello.\\r\\n\"); s.quit()'",
+            addr.ip(),
+            addr.port()
+        );
+        if c.home_mailbox.ends_with('/') {
+            println!(
+                "mailroom: it lands in the Maildir {}/new/",
+                maildir.display()
+            );
+        } else {
+            println!("mailroom: it lands in the mbox {}", maildir.display());
+        }
+    }
+    println!("mailroom: Ctrl-C stops (open sessions and deliveries get up to 30 s to finish)");
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut config_path = None;
+    if let Some(i) = args.iter().position(|a| a == "--config") {
+        if i + 1 >= args.len() {
+            eprintln!("mailroom: --config needs a file");
+            return ExitCode::from(64);
+        }
+        config_path = Some(PathBuf::from(args.remove(i + 1)));
+        args.remove(i);
+    }
+    let config = match load(config_path.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mailroom: {e}");
+            return ExitCode::from(78);
+        }
+    };
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => {}
+        ["check"] => {
+            return match check(config) {
+                Ok(()) => {
+                    println!("mailroom: configuration ok");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mailroom: {e}");
+                    ExitCode::from(78)
+                }
+            };
+        }
+        ["print-default-config"] => {
+            print!("{DEFAULT_CONFIG}");
+            return ExitCode::SUCCESS;
+        }
+        ["lookup", table, key] => {
+            return match lookup(&config, table, key) {
+                Ok(Some(v)) => {
+                    println!("{v}");
+                    ExitCode::SUCCESS
+                }
+                Ok(None) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("mailroom: {e}");
+                    ExitCode::from(78)
+                }
+            };
+        }
+        other => {
+            eprintln!("mailroom: unknown command {other:?}; see the top of examples/server.rs");
+            return ExitCode::from(64);
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mailroom: cannot start the runtime: {e}");
+            return ExitCode::from(71);
+        }
+    };
+    let result = runtime.block_on(async {
+        let first = server::prepare_data(&config)?;
+        let shared = server::open(config)?;
+        let running = server::start(std::sync::Arc::clone(&shared)).await?;
+        banner(&running, &shared, first.as_ref());
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+            }
+        };
+        running.run(shutdown).await;
+        Ok::<(), server::StartError>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailroom: {e}");
+            ExitCode::from(75)
+        }
+    }
 }

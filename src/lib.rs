@@ -12,6 +12,7 @@
 //! | `queue` (default) | [`queue`] | `mailroom-queue`: durable mail queue |
 //! | `rewrite` (default) | [`rewrite`] | `mailroom-rewrite`: lookup tables, rewriting, resolution |
 //! | `lmtp` (default) | [`lmtp`] | `mailroom-lmtp`: LMTP server and client (RFC 2033) |
+//! | `server` (default) | [`server`] | the reference server (`examples/server.rs`), assembled from all of them |
 //!
 //! See `ARCHITECTURE.md` for how the crates fit together.
 
@@ -29,3 +30,5 @@ pub use mailroom_queue as queue;
 pub use mailroom_rewrite as rewrite;
 #[cfg(feature = "smtp")]
 pub use mailroom_smtp_proto as smtp;
+#[cfg(feature = "server")]
+pub mod server;

@@ -1,6 +1,7 @@
-//! Tried as a new user would: start `examples/server.rs` with its embedded defaults (only the
-//! port and data directory moved, so tests can run beside each other), run the commands its
-//! banner prints, and find the messages in the inbox the banner names.
+//! Acceptance 1 of the reference server, tried as a new user would: start `examples/server.rs`
+//! with its embedded defaults (only the ports and data directory moved, so tests can run beside
+//! each other), run the commands its banner prints, and find the messages in the demo user's
+//! Maildir that the banner names.
 
 // Test code: a failed set-up step should stop the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -39,6 +40,8 @@ fn the_banner_instructions_deliver_a_first_message() {
     let port = mailroom_testkit::free_port();
     let mut child = Command::new(example_binary())
         .env("MAILROOM_SMTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MAILROOM_SUBMISSION_LISTEN", "127.0.0.1:0")
+        .env("MAILROOM_SUBMISSIONS_LISTEN", "127.0.0.1:0")
         .env("MAILROOM_DATA", dir.path().join("data"))
         .stdout(Stdio::piped())
         .spawn()
@@ -112,11 +115,19 @@ fn the_banner_instructions_deliver_a_first_message() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // Three messages in the inbox, each whole, with the trace headers.
-    let inbox = dir.path().join("data").join("inbox");
+    // Three messages in the Maildir the banner names, each whole, with the trace headers.
+    let new_dir = banner
+        .iter()
+        .find_map(|l| l.split_once("it lands in the Maildir "))
+        .map(|(_, p)| PathBuf::from(p.trim()))
+        .expect("the banner names the Maildir");
+    assert!(
+        new_dir.starts_with(dir.path().join("data")) && new_dir.ends_with("new"),
+        "{new_dir:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let files = loop {
-        let files: Vec<PathBuf> = std::fs::read_dir(&inbox)
+        let files: Vec<PathBuf> = std::fs::read_dir(&new_dir)
             .map(|d| d.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default();
         if files.len() >= 3 || Instant::now() > deadline {
@@ -125,27 +136,24 @@ fn the_banner_instructions_deliver_a_first_message() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(files.len(), 3, "{files:?}");
-    let mut texts: Vec<String> = files
+    let texts: Vec<String> = files
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap())
         .collect();
-    texts.sort();
     assert!(
-        texts
-            .iter()
-            .all(|t| t.starts_with("Return-Path: <alice@example.com>\r\nReceived: from "))
+        texts.iter().all(|t| t.starts_with(
+            "Return-Path: <alice@example.com>\r\nDelivered-To: demo@localhost\r\nReceived: from "
+        )),
+        "{texts:?}"
     );
     assert_eq!(
-        texts
-            .iter()
-            .filter(|t| t.contains("with ESMTPS id"))
-            .count(),
+        texts.iter().filter(|t| t.contains("with ESMTPS")).count(),
         1
     );
     assert!(
         texts
             .iter()
-            .any(|t| t.ends_with("Subject: hi\r\n\r\nHello.\r\n"))
+            .any(|t| t.contains("\r\nSubject: hi\r\n") && t.ends_with("\r\n\r\nHello.\r\n"))
     );
     assert_eq!(
         texts
@@ -154,7 +162,7 @@ fn the_banner_instructions_deliver_a_first_message() {
             .count(),
         2
     );
-    // Nothing left behind in tmp/.
-    let tmp = dir.path().join("data").join("tmp");
+    // Nothing left behind in the Maildir's tmp/.
+    let tmp = new_dir.parent().unwrap().join("tmp");
     assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);
 }

@@ -1,0 +1,475 @@
+//! The queue manager and the delivery agents (Postfix's qmgr, local, virtual, lmtp, smtp).
+//!
+//! The manager [`Queue::take`](mailroom_queue::Queue::take)s leases (a message and its
+//! recipients for one `transport:nexthop`), runs the transport's agent, and hands one outcome
+//! per recipient back with `complete`: delivered, deferred (retried with back-off) or bounced
+//! (a DSN goes to the sender through the queue). Each result is logged in Postfix's shape:
+//! `ID: to=<rcpt>, relay=..., delay=..., status=sent (...)`.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use mailroom_maildir::Maildir;
+use mailroom_queue::{Diagnostic, Lease, Outcome};
+use mailroom_rewrite::expand::{Delivery, FsIncludes, local_alias};
+use mailroom_rewrite::resolve::{NextHop, resolve};
+use mailroom_rewrite::{ForwardPath, Mailbox, Params, ReversePath};
+use mailroom_smtp_proto::client::{ClientConfig, Envelope as ClientEnvelope, TlsPolicy};
+use mailroom_smtp_proto::tokio::{Client, ClientOptions};
+use mailroom_smtp_proto::{EnhancedCode, Host, Reply};
+use tokio::sync::{Semaphore, watch};
+
+use super::Shared;
+use super::smtpd::reverse_text;
+
+/// The queue's router: `transport:nexthop` of a recipient, from trivial-rewrite's resolution.
+pub fn route(params: &Params, path: &ForwardPath) -> String {
+    match path.mailbox() {
+        Some(m) => {
+            let r = resolve(params, m.clone());
+            format!("{}:{}", r.transport, r.nexthop)
+        }
+        None => format!("local:{}", params.myhostname),
+    }
+}
+
+/// `4.0.0`, checked when compiling.
+const TEMP_FAILURE: EnhancedCode = match EnhancedCode::new(4, 0, 0) {
+    Some(c) => c,
+    None => panic!("4.0.0 is an enhanced status code"),
+};
+
+fn code(class: u8, subject: u16, detail: u16) -> EnhancedCode {
+    EnhancedCode::new(class, subject, detail).unwrap_or(TEMP_FAILURE)
+}
+
+fn defer(status: (u8, u16, u16), text: &str) -> Outcome {
+    Outcome::Deferred(Diagnostic::new(code(4, status.1, status.2), text))
+}
+
+fn bounce(status: (u8, u16, u16), text: &str) -> Outcome {
+    Outcome::Bounced(Diagnostic::new(code(5, status.1, status.2), text))
+}
+
+fn from_reply(reply: &Reply) -> Outcome {
+    let d = Diagnostic::from_reply(reply);
+    if reply.code().is_positive() {
+        Outcome::Delivered
+    } else if reply.code().is_transient() {
+        Outcome::Deferred(d)
+    } else {
+        Outcome::Bounced(d)
+    }
+}
+
+/// Runs deliveries until `stop` turns true, then waits (up to 30 s) for those in flight.
+pub async fn queue_manager(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(shared.config.default_process_limit.max(1)));
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let mut took = false;
+        while let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
+            let Some(lease) = shared.queue.take() else {
+                break;
+            };
+            took = true;
+            let shared = Arc::clone(&shared);
+            running.spawn(async move {
+                deliver(&shared, lease).await;
+                drop(permit);
+                // A slot is free and a destination window may have opened.
+                shared.wake.notify_one();
+            });
+        }
+        while running.try_join_next().is_some() {}
+        if took {
+            continue;
+        }
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    let drained = async { while running.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(30), drained)
+        .await
+        .is_err()
+    {
+        tracing::warn!("deliveries still running at shutdown are retried at the next start");
+        running.shutdown().await;
+    }
+}
+
+/// Delivers one lease with its transport's agent and records the outcomes.
+async fn deliver(shared: &Arc<Shared>, lease: Lease) {
+    let id = lease.id();
+    let dest = lease.destination().to_string();
+    let (transport, nexthop) = dest.split_once(':').unwrap_or((dest.as_str(), ""));
+    let env = lease.envelope().clone();
+    let rcpts: Vec<(usize, ForwardPath)> = lease
+        .recipients()
+        .iter()
+        .filter_map(|&i| env.recipients.get(i).map(|r| (i, r.path.clone())))
+        .collect();
+    let (relay, results): (String, Vec<Outcome>) = match transport {
+        "local" | "virtual" => {
+            let shared2 = Arc::clone(shared);
+            let agent = transport.to_string();
+            let paths: Vec<ForwardPath> = rcpts.iter().map(|(_, p)| p.clone()).collect();
+            let sender = env.reverse_path.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                deliver_mailboxes(&shared2, &agent, id, &sender, &paths)
+            })
+            .await;
+            let outcomes =
+                r.unwrap_or_else(|_| vec![defer((4, 3, 0), "delivery agent crashed"); rcpts.len()]);
+            (transport.to_string(), outcomes)
+        }
+        "lmtp" => deliver_lmtp(shared, id, nexthop, &env.reverse_path, &rcpts).await,
+        "smtp" | "relay" => deliver_smtp(shared, id, nexthop, &env.reverse_path, &rcpts).await,
+        "error" => ("none".into(), vec![bounce((5, 0, 0), nexthop); rcpts.len()]),
+        "discard" => ("none".into(), vec![Outcome::Delivered; rcpts.len()]),
+        other => (
+            "none".into(),
+            vec![defer((4, 3, 5), &format!("mail transport unavailable: {other}")); rcpts.len()],
+        ),
+    };
+    let delay = SystemTime::now()
+        .duration_since(env.arrival)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let pairs: Vec<(usize, Outcome)> = rcpts.iter().map(|(i, _)| *i).zip(results).collect();
+    for ((_, path), (_, outcome)) in rcpts.iter().zip(&pairs) {
+        let (status, why) = match outcome {
+            Outcome::Delivered => ("sent", "delivered".to_string()),
+            Outcome::Deferred(d) => ("deferred", format!("{} {}", d.status(), d.text())),
+            Outcome::Bounced(d) => ("bounced", format!("{} {}", d.status(), d.text())),
+        };
+        tracing::info!(
+            "{id}: to=<{}>, relay={relay}, delay={delay:.2}, status={status} ({why})",
+            path.mailbox().map_or_else(String::new, ToString::to_string)
+        );
+    }
+    let shared2 = Arc::clone(shared);
+    let done = tokio::task::spawn_blocking(move || shared2.queue.complete(lease, &pairs)).await;
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("{id}: cannot record the delivery results: {e}"),
+        Err(_) => tracing::error!("{id}: cannot record the delivery results"),
+    }
+}
+
+/// Reads the message content (bounded by `message_size_limit` plus room for our headers).
+fn read_body(shared: &Shared, id: mailroom_queue::QueueId) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    let limit = shared.config.message_size_limit + (1 << 20);
+    shared
+        .queue
+        .open_body(id)
+        .map_err(|e| e.to_string())?
+        .take(limit)
+        .read_to_end(&mut body)
+        .map_err(|e| e.to_string())?;
+    Ok(body)
+}
+
+/// Where a mailbox path points: a Maildir (trailing `/`) or an mbox file.
+fn store(
+    path: PathBuf,
+    maildir: bool,
+    prefix: &[u8],
+    body: &[u8],
+    sender: &ReversePath,
+) -> Outcome {
+    if maildir {
+        let md = match Maildir::create(&path) {
+            Ok(md) => md,
+            Err(e) => return defer((4, 2, 0), &format!("cannot create maildir: {e}")),
+        };
+        match md.deliver(prefix.chain(body)) {
+            Ok(_) => Outcome::Delivered,
+            Err(mailroom_maildir::DeliverError::OverQuota { .. }) => {
+                bounce((5, 2, 2), "mailbox full")
+            }
+            Err(e) => defer((4, 2, 0), &format!("maildir delivery failed: {e}")),
+        }
+    } else {
+        let from = match mailroom_mbox::FromLine::now(reverse_text(sender).as_bytes()) {
+            Ok(f) => f,
+            Err(e) => return bounce((5, 1, 7), &format!("sender unusable in mbox: {e}")),
+        };
+        if let Some(dir) = path.parent()
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            return defer((4, 2, 0), &format!("cannot create {}: {e}", dir.display()));
+        }
+        match mailroom_mbox::Mbox::new(&path).append(&from, prefix.chain(body)) {
+            Ok(_) => Outcome::Delivered,
+            Err(e) => defer((4, 2, 0), &format!("mbox delivery failed: {e}")),
+        }
+    }
+}
+
+/// The `local` and `virtual` agents: alias expansion, then Maildir or mbox.
+fn deliver_mailboxes(
+    shared: &Shared,
+    transport: &str,
+    id: mailroom_queue::QueueId,
+    sender: &ReversePath,
+    rcpts: &[ForwardPath],
+) -> Vec<Outcome> {
+    let body = match read_body(shared, id) {
+        Ok(b) => b,
+        Err(e) => {
+            return vec![defer((4, 3, 0), &format!("cannot read queue file: {e}")); rcpts.len()];
+        }
+    };
+    rcpts
+        .iter()
+        .map(|rcpt| {
+            let Some(mailbox) = rcpt.mailbox().cloned().or_else(|| {
+                format!("postmaster@{}", shared.params.myhostname)
+                    .parse()
+                    .ok()
+            }) else {
+                return bounce((5, 1, 1), "bad recipient");
+            };
+            let prefix = format!(
+                "Return-Path: <{}>\r\nDelivered-To: {}\r\n",
+                reverse_text(sender),
+                mailbox
+            );
+            if transport == "virtual" {
+                deliver_virtual(shared, &mailbox, prefix.as_bytes(), &body, sender)
+            } else {
+                deliver_local(shared, id, &mailbox, prefix.as_bytes(), &body, sender)
+            }
+        })
+        .collect()
+}
+
+fn deliver_virtual(
+    shared: &Shared,
+    mailbox: &Mailbox,
+    prefix: &[u8],
+    body: &[u8],
+    sender: &ReversePath,
+) -> Outcome {
+    let params = &shared.params;
+    let address = mailbox.to_string();
+    let Some(found) =
+        mailroom_rewrite::lookup::find(&params.virtual_mailbox_maps, params, &address)
+    else {
+        return bounce((5, 1, 1), "unknown user in virtual mailbox table");
+    };
+    let rel = found.value.trim().to_string();
+    if rel.contains("..") || rel.starts_with('/') {
+        return bounce((5, 3, 5), "bad virtual mailbox path");
+    }
+    let base = shared.config.data_path(&shared.config.virtual_mailbox_base);
+    let maildir = rel.ends_with('/');
+    store(base.join(rel), maildir, prefix, body, sender)
+}
+
+fn deliver_local(
+    shared: &Shared,
+    id: mailroom_queue::QueueId,
+    mailbox: &Mailbox,
+    prefix: &[u8],
+    body: &[u8],
+    sender: &ReversePath,
+) -> Outcome {
+    let params = &shared.params;
+    let domain = mailbox.host().to_string().to_ascii_lowercase();
+    let local = mailbox.local_part().to_string();
+    let deliveries = match local_alias(params, &local, &FsIncludes) {
+        Ok(d) => d,
+        Err(e) => return defer((4, 3, 0), &format!("alias expansion failed: {e}")),
+    };
+    let mut worst = Outcome::Delivered;
+    for d in deliveries {
+        let outcome = match d.delivery {
+            Delivery::Mailbox(name) => {
+                let delim = &params.recipient_delimiter;
+                let user = shared.passwd.mailbox_user(&name, &domain).or_else(|| {
+                    (!delim.is_empty())
+                        .then(|| name.split_once(delim.as_str()))
+                        .flatten()
+                        .and_then(|(base, _)| shared.passwd.mailbox_user(base, &domain))
+                });
+                match user {
+                    None => bounce((5, 1, 1), &format!("unknown user: \"{name}\"")),
+                    Some(u) if u.home.as_os_str().is_empty() => {
+                        defer((4, 3, 0), &format!("user {} has no home directory", u.name))
+                    }
+                    Some(u) => {
+                        let hm = &shared.config.home_mailbox;
+                        store(u.home.join(hm), hm.ends_with('/'), prefix, body, sender)
+                    }
+                }
+            }
+            Delivery::File(path) => store(path, false, prefix, body, sender),
+            Delivery::Forward(to) => {
+                let env =
+                    mailroom_queue::Envelope::new(sender.clone(), vec![ForwardPath::from(to)]);
+                match shared.queue.enqueue(env, body) {
+                    Ok(new) => {
+                        tracing::info!("{id}: forwarded as {new}");
+                        shared.wake.notify_one();
+                        Outcome::Delivered
+                    }
+                    Err(e) => defer((4, 3, 0), &format!("cannot forward: {e}")),
+                }
+            }
+            Delivery::Command(cmd) => run_command(&cmd, prefix, body),
+        };
+        worst = match (&worst, outcome) {
+            (Outcome::Bounced(_), _) => worst,
+            (_, o @ Outcome::Bounced(_)) => o,
+            (Outcome::Deferred(_), _) => worst,
+            (_, o) => o,
+        };
+    }
+    worst
+}
+
+/// An alias `|command`: run by `/bin/sh -c` as local(8) does, the message on stdin; exit codes
+/// are sysexits (75 `EX_TEMPFAIL` defers, other failures bounce).
+fn run_command(cmd: &str, prefix: &[u8], body: &[u8]) -> Outcome {
+    let child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return defer((4, 3, 0), &format!("cannot run command: {e}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(prefix).and_then(|()| stdin.write_all(body));
+    }
+    match child.wait() {
+        Ok(s) if s.success() => Outcome::Delivered,
+        Ok(s) if s.code() == Some(75) => defer((4, 3, 0), "command deferred (EX_TEMPFAIL)"),
+        Ok(s) => bounce((5, 3, 0), &format!("command failed: {s}")),
+        Err(e) => defer((4, 3, 0), &format!("command failed: {e}")),
+    }
+}
+
+fn my_host(shared: &Shared) -> Host {
+    shared
+        .config
+        .myhostname
+        .parse()
+        .unwrap_or_else(|_| ClientConfig::default().hostname)
+}
+
+async fn deliver_lmtp(
+    shared: &Arc<Shared>,
+    id: mailroom_queue::QueueId,
+    nexthop: &str,
+    sender: &ReversePath,
+    rcpts: &[(usize, ForwardPath)],
+) -> (String, Vec<Outcome>) {
+    let all = |o: Outcome| vec![o; rcpts.len()];
+    let address: mailroom_lmtp::Address = match nexthop.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            return (
+                nexthop.into(),
+                all(defer((4, 3, 5), &format!("bad lmtp next hop: {e}"))),
+            );
+        }
+    };
+    let body = match blocking_body(shared, id).await {
+        Ok(b) => b,
+        Err(o) => return (nexthop.into(), all(o)),
+    };
+    let options = mailroom_lmtp::ClientOptions::new(my_host(shared));
+    let mut client = match mailroom_lmtp::Client::connect(&address, options).await {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                nexthop.into(),
+                all(defer((4, 4, 1), &format!("connect to {address}: {e}"))),
+            );
+        }
+    };
+    let paths: Vec<ForwardPath> = rcpts.iter().map(|(_, p)| p.clone()).collect();
+    let results = client.deliver(sender.clone(), paths, &body).await;
+    let outcomes = match results {
+        Ok(r) if r.len() == rcpts.len() => r.iter().map(|o| from_reply(&o.reply)).collect(),
+        Ok(_) => all(defer((4, 3, 0), "lmtp: wrong number of replies")),
+        Err(e) => all(defer((4, 4, 2), &format!("lmtp: {e}"))),
+    };
+    let _ = client.quit().await;
+    (address.to_string(), outcomes)
+}
+
+async fn blocking_body(
+    shared: &Arc<Shared>,
+    id: mailroom_queue::QueueId,
+) -> Result<Vec<u8>, Outcome> {
+    let s = Arc::clone(shared);
+    match tokio::task::spawn_blocking(move || read_body(&s, id)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => Err(defer((4, 3, 0), &format!("cannot read queue file: {e}"))),
+        Err(_) => Err(defer((4, 3, 0), "cannot read queue file")),
+    }
+}
+
+/// The `smtp` agent: to the next hop's address records (`[host]:port` as given; MX lookups
+/// are not done yet), one transaction for the lease's recipients.
+async fn deliver_smtp(
+    shared: &Arc<Shared>,
+    id: mailroom_queue::QueueId,
+    nexthop: &str,
+    sender: &ReversePath,
+    rcpts: &[(usize, ForwardPath)],
+) -> (String, Vec<Outcome>) {
+    let all = |o: Outcome| vec![o; rcpts.len()];
+    let hop = NextHop::parse(nexthop);
+    let port: u16 = match hop.port.as_deref().map(str::parse).unwrap_or(Ok(25)) {
+        Ok(p) => p,
+        Err(_) => return (nexthop.into(), all(bounce((5, 4, 4), "bad next hop port"))),
+    };
+    let relay = format!("{}:{port}", hop.host);
+    let body = match blocking_body(shared, id).await {
+        Ok(b) => b,
+        Err(o) => return (relay, all(o)),
+    };
+    let mut session = ClientConfig::new(my_host(shared));
+    session.tls = TlsPolicy::Never;
+    let options = ClientOptions::new(session);
+    let mut client = match Client::connect((hop.host.as_str(), port), options).await {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                relay,
+                all(defer((4, 4, 1), &format!("connect to {}: {e}", hop.host))),
+            );
+        }
+    };
+    let mut envelope = ClientEnvelope::new(sender.clone(), rcpts.iter().map(|(_, p)| p.clone()));
+    envelope.size = Some(body.len() as u64);
+    envelope.body = mailroom_smtp_proto::client::body_of(&body);
+    let outcomes = match client.send_bytes(envelope, &body).await {
+        Ok(result) if result.recipients.len() == rcpts.len() => result
+            .recipients
+            .iter()
+            .map(|r| from_reply(&r.reply))
+            .collect(),
+        Ok(_) => all(defer((4, 3, 0), "smtp: wrong number of results")),
+        Err(e) => all(defer((4, 4, 2), &format!("smtp: {e}"))),
+    };
+    let _ = client.quit().await;
+    (relay, outcomes)
+}
