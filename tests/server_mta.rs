@@ -1,0 +1,336 @@
+//! End-to-end tests of the reference server (`examples/server.rs`) with real peers on
+//! loopback: Postfix's `smtp-sink` as the next hop, Python's smtplib as the client.
+//!
+//! - acceptance 5: open-relay probes from a client outside `mynetworks` are refused; after
+//!   STARTTLS and AUTH on submission the same mail is relayed;
+//! - acceptance 3: relay through `relayhost` and through a `transport_maps` entry; a 4xx next
+//!   hop defers and the message is retried; a 5xx next hop bounces with a DSN into the local
+//!   sender's Maildir.
+
+// Test code: a failed set-up step should stop the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    profile_dir.join("examples").join("server")
+}
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The server started with `config` (TOML), its banner read.
+struct Server {
+    _child: Running,
+    smtp: String,
+    submission: String,
+    password: String,
+    log: PathBuf,
+    data: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, config: &str) -> Server {
+        let data = dir.join("data");
+        let conf = dir.join("mailroom.toml");
+        let text = format!(
+            "data_directory = {:?}\nsmtpd_listen = \"127.0.0.1:0\"\nsubmission_listen = \"127.0.0.1:0\"\nsubmissions_listen = \"\"\n{config}",
+            data.display().to_string()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let log = dir.join("server.log");
+        let mut child = Command::new(example_binary())
+            .arg("--config")
+            .arg(&conf)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("run the server example (built by cargo test)");
+        let stdout = child.stdout.take().unwrap();
+        let child = Running(child);
+        let mut banner = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.contains("Ctrl-C stops");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        let find = |prefix: &str| {
+            banner
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+                .unwrap_or_else(|| panic!("{prefix} in {banner:?}"))
+        };
+        Server {
+            smtp: find("mailroom: SMTP on "),
+            submission: find("mailroom: submission on "),
+            password: find("mailroom: created the demo user demo@localhost with password "),
+            _child: child,
+            log,
+            data,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `pred` holds for the log.
+    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let log = self.log();
+            if pred(&log) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "{what}; log:\n{log}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Postfix's smtp-sink on a free port, dumping each message into `dir`; `extra` adds options
+/// (`-r rcpt` for 4xx, `-f rcpt` for 5xx).
+fn smtp_sink(program: &Path, dir: &Path, extra: &[&str]) -> (Running, u16) {
+    std::fs::create_dir_all(dir).unwrap();
+    let port = mailroom_testkit::free_port();
+    let mut cmd = Command::new(program);
+    let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+    if uid.trim_ascii() == b"0" {
+        cmd.args(["-u", "root"]);
+    }
+    let child = cmd
+        .args(extra)
+        .arg("-d")
+        .arg(format!("{}/%H%M%S.", dir.display()))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    mailroom_testkit::wait_for_port(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(10),
+    );
+    (Running(child), port)
+}
+
+/// Runs a Python smtplib session: `steps` is Python code using `s` (an `smtplib.SMTP`);
+/// prints what the code prints.
+fn python(program: &Path, addr: &str, steps: &str) -> String {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let script = format!(
+        "import smtplib, ssl\ns = smtplib.SMTP({host:?}, {port})\ns.ehlo('client.example')\n\
+         ctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\n\
+         def rcpt(a):\n    s.rset(); s.mail('probe@client.example')\n    print(s.rcpt(a)[0])\n\
+         {steps}\ns.quit()\n"
+    );
+    let out = Command::new(program)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+fn wait_files(dir: &Path, n: usize, secs: u64) -> Vec<PathBuf> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let f = files_in(dir);
+        if f.len() >= n || Instant::now() > deadline {
+            return f;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn open_relay_probes_refused_and_submission_relays() {
+    let Some(peers) = mailroom_testkit::peers(&["smtp-sink", "python3"]) else {
+        return;
+    };
+    let (sink_prog, py) = (&peers[0], &peers[1]);
+    let dir = mailroom_testkit::temp_dir();
+    let (_sink, sink_port) = smtp_sink(sink_prog, &dir.path().join("sink"), &[]);
+    let (_sink2, sink2_port) = smtp_sink(sink_prog, &dir.path().join("sink2"), &[]);
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("data").join("transport"),
+        format!("other.example smtp:[127.0.0.1]:{sink2_port}\n"),
+    )
+    .unwrap();
+    // Loopback is outside mynetworks here: the client is "remote".
+    let server = Server::start(
+        dir.path(),
+        &format!(
+            "mynetworks = []\nrelayhost = \"[127.0.0.1]:{sink_port}\"\ntransport_maps = [\"hash:transport\"]\n"
+        ),
+    );
+
+    // Probes on the port-25 role, unauthenticated: every one refused with 5xx.
+    let probes = [
+        "user@remote.example",
+        "user%remote.example@localhost",
+        "user!remote.example@localhost",
+        "@localhost:user@remote.example",
+        "\"user@remote.example\"@localhost",
+        "user@other.example",
+    ];
+    let steps: String = probes
+        .iter()
+        .map(|p| format!("rcpt('<{}>')\n", p.replace('\'', "\\'")))
+        .collect();
+    let codes = python(py, &server.smtp, &steps);
+    let codes: Vec<&str> = codes.lines().collect();
+    assert_eq!(codes.len(), probes.len(), "{codes:?}");
+    for (probe, code) in probes.iter().zip(&codes) {
+        assert!(code.starts_with('5'), "{probe} answered {code}");
+    }
+    // The relay refusal says so in Postfix's words.
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(format!(
+            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.ehlo('c')\ns.mail('a@b.example')\nprint(s.rcpt('<user@remote.example>'))",
+            server.smtp.rsplit_once(':').unwrap().1
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("554") && text.contains("5.7.1 <user@remote.example>: Relay access denied"),
+        "{text}"
+    );
+
+    // Submission: MAIL before AUTH is refused; AUTH before STARTTLS is not offered.
+    let steps = format!(
+        "print(s.has_extn('auth'))\ns.starttls(context=ctx)\ns.ehlo('client.example')\nprint(s.has_extn('auth'))\n\
+         s.login('demo@localhost', {:?})\n\
+         s.sendmail('demo@localhost', ['user@remote.example'], 'Subject: relayed\\r\\n\\r\\nvia relayhost\\r\\n')\n\
+         s.sendmail('demo@localhost', ['x@other.example'], 'Subject: mapped\\r\\n\\r\\nvia transport map\\r\\n')\n",
+        server.password
+    );
+    let out = python(py, &server.submission, &steps);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["False", "True"], "{out}");
+    let out = python(
+        py,
+        &server.submission,
+        "print(s.docmd('MAIL FROM:<demo@localhost>')[0])\n",
+    );
+    assert_eq!(out.trim(), "530");
+
+    let relayed = wait_files(&dir.path().join("sink"), 1, 20);
+    assert_eq!(relayed.len(), 1, "{}", server.log());
+    let text = std::fs::read_to_string(&relayed[0]).unwrap();
+    assert!(text.contains("via relayhost"), "{text}");
+    let mapped = wait_files(&dir.path().join("sink2"), 1, 20);
+    assert_eq!(mapped.len(), 1, "{}", server.log());
+    assert!(
+        std::fs::read_to_string(&mapped[0])
+            .unwrap()
+            .contains("via transport map")
+    );
+    let log = server.wait_log(
+        "both relayed",
+        |l| l.matches("status=sent").count() >= 2,
+        10,
+    );
+    assert!(
+        log.contains(&format!("relay=127.0.0.1:{sink_port}")),
+        "{log}"
+    );
+    assert!(log.contains("sasl_username=demo@localhost"), "{log}");
+}
+
+#[test]
+fn deferred_mail_is_retried_and_bounces_reach_the_local_sender() {
+    let Some(peers) = mailroom_testkit::peers(&["smtp-sink", "python3"]) else {
+        return;
+    };
+    let (sink_prog, py) = (&peers[0], &peers[1]);
+    let dir = mailroom_testkit::temp_dir();
+    let (_soft, soft_port) = smtp_sink(sink_prog, &dir.path().join("soft"), &["-r", "rcpt"]);
+    let (_hard, hard_port) = smtp_sink(sink_prog, &dir.path().join("hard"), &["-f", "rcpt"]);
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("data").join("transport"),
+        format!(
+            "soft.example smtp:[127.0.0.1]:{soft_port}\nhard.example smtp:[127.0.0.1]:{hard_port}\n"
+        ),
+    )
+    .unwrap();
+    // Loopback is in the default mynetworks: the client may relay without AUTH.
+    let server = Server::start(
+        dir.path(),
+        "transport_maps = [\"hash:transport\"]\nminimal_backoff_time = 1\nmaximal_backoff_time = 2\n",
+    );
+    python(
+        py,
+        &server.smtp,
+        "s.sendmail('demo@localhost', ['a@soft.example'], 'Subject: soft\\r\\n\\r\\nx\\r\\n')\n\
+         s.sendmail('demo@localhost', ['b@hard.example'], 'Subject: hard\\r\\n\\r\\ny\\r\\n')\n",
+    );
+    // 4xx: deferred, then tried again after the back-off.
+    let log = server.wait_log(
+        "the soft-failing message deferred twice",
+        |l| {
+            l.lines()
+                .filter(|x| x.contains("to=<a@soft.example>") && x.contains("status=deferred"))
+                .count()
+                >= 2
+        },
+        30,
+    );
+    assert!(
+        !log.lines()
+            .any(|x| x.contains("to=<a@soft.example>") && x.contains("status=sent")),
+        "{log}"
+    );
+    // 5xx: bounced, and the DSN is delivered into the sender's Maildir.
+    server.wait_log(
+        "the hard-failing message bounced",
+        |l| l.contains("to=<b@hard.example>") && l.contains("status=bounced"),
+        20,
+    );
+    let new = server.data.join("home/demo/Maildir/new");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let dsn = loop {
+        let found = files_in(&new)
+            .into_iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .find(|t| t.contains("b@hard.example") && t.contains("Return-Path: <>"));
+        if let Some(t) = found {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no DSN; log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(dsn.contains("multipart/report"), "{dsn}");
+    assert!(dsn.contains("Action: failed"), "{dsn}");
+}
