@@ -18,7 +18,6 @@
 
 pub mod config;
 pub mod deliver;
-pub mod imap;
 pub mod passwd;
 pub mod smtpd;
 pub mod tls;
