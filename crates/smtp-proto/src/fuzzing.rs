@@ -12,6 +12,8 @@ use crate::data::{
     BareNewline, DataConfig, DataDecoder, DataEncoder, DataEvent, DataOutcome, DataRejection,
 };
 
+/// The command and reply codec targets (their bodies live beside the codec).
+pub use crate::codec::fuzz::{command, reply};
 /// The server session target (its body lives beside the session, in `server/fuzz.rs`).
 pub use crate::server::fuzz::server_session;
 

@@ -17,6 +17,8 @@ type Body = fn(&[u8]);
 const TARGETS: &[(&str, Body)] = &[
     ("data_decoder", fuzzing::data_decoder),
     ("bdat", fuzzing::bdat),
+    ("command", fuzzing::command),
+    ("reply", fuzzing::reply),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {

@@ -7,6 +7,7 @@
 
 pub(crate) mod address;
 pub mod command;
+pub(crate) mod fuzz;
 pub mod line;
 pub(crate) mod param;
 pub mod reply;

@@ -1,0 +1,6 @@
+//! The command decoder: decode, re-encode, decode again.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    mailroom_smtp_proto::fuzzing::command(data);
+});
