@@ -37,12 +37,22 @@ fn rfc822_address(p: &ForwardPath) -> String {
     }
 }
 
-/// `Wed, 21 Nov 2026 02:42:46 +0000` (RFC 5322 §3.3), in UTC.
-pub fn rfc5322_date(t: SystemTime) -> String {
+/// A UTC time broken into calendar parts.
+pub(crate) struct Civil {
+    pub(crate) weekday: &'static str,
+    pub(crate) day: i64,
+    pub(crate) month: &'static str,
+    pub(crate) year: i64,
+    pub(crate) hour: u64,
+    pub(crate) minute: u64,
+    pub(crate) second: u64,
+}
+
+/// Breaks `t` into calendar parts (UTC), with Howard Hinnant's days-to-civil algorithm.
+pub(crate) fn civil(t: SystemTime) -> Civil {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = (secs / 86400) as i64;
     let rem = secs % 86400;
-    // Howard Hinnant's days-to-civil algorithm.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -56,15 +66,23 @@ pub fn rfc5322_date(t: SystemTime) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    Civil {
+        weekday: DAYS[days.rem_euclid(7) as usize],
+        day,
+        month: MONTHS[((month - 1).rem_euclid(12)) as usize],
+        year,
+        hour: rem / 3600,
+        minute: rem / 60 % 60,
+        second: rem % 60,
+    }
+}
+
+/// `Wed, 21 Nov 2026 02:42:46 +0000` (RFC 5322 §3.3), in UTC.
+pub fn rfc5322_date(t: SystemTime) -> String {
+    let c = civil(t);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        DAYS[days.rem_euclid(7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+        c.weekday, c.day, c.month, c.year, c.hour, c.minute, c.second
     )
 }
 

@@ -55,6 +55,11 @@ pub trait Fs: Clone + Send + Sync + 'static {
     /// Cuts the file `path` to `len` bytes and flushes it (`ftruncate` then `fsync`): how recovery
     /// removes the torn tail of an interrupted append.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+
+    /// Takes an exclusive lock on `path` (created if missing), held until the returned guard
+    /// is dropped, failing with [`io::ErrorKind::WouldBlock`] when another holder has it: one
+    /// process owns a queue at a time.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn std::any::Any + Send + Sync>>;
 }
 
 /// The operating system's file system.
@@ -115,5 +120,30 @@ impl Fs for RealFs {
         let f = OpenOptions::new().write(true).open(path)?;
         f.set_len(len)?;
         f.sync_all()
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn std::any::Any + Send + Sync>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |e| {
+                if e == rustix::io::Errno::WOULDBLOCK {
+                    io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "the queue is in use by another process",
+                    )
+                } else {
+                    e.into()
+                }
+            },
+        )?;
+        // The lock lives as long as the open file.
+        Ok(Box::new(f))
     }
 }

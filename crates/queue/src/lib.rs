@@ -49,6 +49,7 @@ pub mod envelope;
 pub mod error;
 pub mod fs;
 pub mod id;
+pub mod listing;
 pub mod queue;
 pub mod record;
 pub mod schedule;
@@ -58,6 +59,7 @@ pub use envelope::{Diagnostic, Envelope, MAX_DIAGNOSTIC_LEN, RcptStatus, Recipie
 pub use error::QueueError;
 pub use fs::{Fs, RealFs};
 pub use id::{ParseQueueIdError, QueueId};
+pub use listing::postqueue_listing;
 pub use queue::{
     BodyReader, Config, Lease, Logger, Outcome, Queue, QueueState, Recovery, Router, Summary,
     default_route,

@@ -333,6 +333,8 @@ struct Inner<F: Fs> {
     room_cv: Condvar,
     gc: Mutex<()>,
     recovery: Recovery,
+    /// The exclusive lock on `QUEUE/lock`, held while the queue is open.
+    _lock: Box<dyn std::any::Any + Send + Sync>,
 }
 
 /// A durable mail queue in a directory.
@@ -484,6 +486,10 @@ impl<F: Fs> Queue<F> {
                     .map_err(|e| QueueError::io("fsync directory", dir, e))?;
             }
         }
+        let lock_path = root.join("lock");
+        let owner = fs
+            .lock(&lock_path)
+            .map_err(|e| QueueError::io("lock", &lock_path, e))?;
         let mut rec = Recovery::default();
         let mut index = Index::default();
         let ids = IdGenerator::default();
@@ -525,6 +531,7 @@ impl<F: Fs> Queue<F> {
                 room_cv: Condvar::new(),
                 gc: Mutex::new(()),
                 recovery: rec,
+                _lock: owner,
             }),
         };
         // Messages whose recipients were all done when the process stopped: finish them now

@@ -458,6 +458,14 @@ impl Fs for SimFs {
         Ok(s.file(path)?.len() as u64)
     }
 
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn std::any::Any + Send + Sync>> {
+        // One simulated machine, one owner: nothing to exclude; the path must be valid.
+        let s = self.lock();
+        s.check("lock")?;
+        s.parent(path)?;
+        Ok(Box::new(()))
+    }
+
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut s = self.lock();
         s.op("truncate")?;
