@@ -730,7 +730,7 @@ impl<F: Fs> Queue<F> {
     ///
     /// The first caller to find no group being written becomes the leader: it takes every
     /// record added so far, writes them with one `write`, flushes them with one `fdatasync`, and
-    /// wakes the others. Records added meanwhile form the next group. `is_update` marks records
+    /// wakes the others. Records added meanwhile form the next group. `Kind::Update` marks records
     /// already applied to memory: if their group fails, memory and disk differ and the queue
     /// stops (poisoned) until reopened. `idx` (held by the caller for an update) is released
     /// once the record is in the group, so the log order matches the order of memory changes.
