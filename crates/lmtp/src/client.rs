@@ -553,3 +553,118 @@ fn poll_io(
     }
     Poll::Pending
 }
+
+/// Idle connections to one LMTP server, kept for the next message (connection reuse, as
+/// Postfix's connection cache does for its LMTP client).
+///
+/// [`Pool::deliver`] takes an idle connection that has waited less than the idle time limit
+/// (Postfix's `lmtp_connection_cache_time_limit`, 2 s by default: a server may close idle
+/// connections, and a stale one costs a failed delivery), or opens a new one; after the
+/// message a connection still ready goes back to the pool, up to `max_idle` of them.
+///
+/// # Examples
+///
+/// ```no_run
+/// use mailroom_lmtp::{Address, ClientOptions, Pool};
+/// use mailroom_smtp_proto::{ForwardPath, Mailbox, ReversePath};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::new("inet:127.0.0.1:24".parse()?, ClientOptions::default());
+/// let from = ReversePath::from("a@example.org".parse::<Mailbox>()?);
+/// for n in 0..10 {
+///     let to = ForwardPath::from("b@example.com".parse::<Mailbox>()?);
+///     let body = format!("Subject: {n}\r\n\r\nhello\r\n");
+///     pool.deliver(from.clone(), [to], body.as_bytes()).await?; // one connection for all ten
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Pool {
+    address: Address,
+    options: ClientOptions,
+    idle: std::sync::Mutex<Vec<(Client, Instant)>>,
+    idle_time_limit: Duration,
+    max_idle: usize,
+}
+
+impl Pool {
+    /// A pool of connections to `address`, with a 2-second idle time limit and at most 16
+    /// idle connections.
+    pub fn new(address: Address, options: ClientOptions) -> Self {
+        Self {
+            address,
+            options,
+            idle: std::sync::Mutex::new(Vec::new()),
+            idle_time_limit: Duration::from_secs(2),
+            max_idle: 16,
+        }
+    }
+
+    /// How long an idle connection may wait before it is closed instead of reused.
+    #[must_use]
+    pub fn idle_time_limit(mut self, limit: Duration) -> Self {
+        self.idle_time_limit = limit;
+        self
+    }
+
+    /// The most idle connections kept.
+    #[must_use]
+    pub fn max_idle(mut self, max: usize) -> Self {
+        self.max_idle = max;
+        self
+    }
+
+    /// How many idle connections wait in the pool.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
+    }
+
+    /// [`Client::deliver`] on a pooled connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::connect`] and [`Client::deliver`]; a connection that failed is dropped,
+    /// never returned to the pool.
+    pub async fn deliver(
+        &self,
+        from: ReversePath,
+        recipients: impl IntoIterator<Item = ForwardPath>,
+        content: &[u8],
+    ) -> Result<Vec<RecipientOutcome>, ClientError> {
+        let mut client = self.take().await?;
+        let result = client.deliver(from, recipients, content).await;
+        self.put(client);
+        result
+    }
+
+    async fn take(&self) -> Result<Client, ClientError> {
+        let fresh = {
+            let mut idle = self.idle.lock().map_err(|_| ClientError::Closed)?;
+            let mut fresh = None;
+            while let Some((client, since)) = idle.pop() {
+                if since.elapsed() < self.idle_time_limit && client.is_ready() {
+                    fresh = Some(client);
+                    break;
+                }
+                // Too old: dropped (closing the socket) rather than risked.
+            }
+            fresh
+        };
+        match fresh {
+            Some(client) => Ok(client),
+            None => Client::connect(&self.address, self.options.clone()).await,
+        }
+    }
+
+    fn put(&self, client: Client) {
+        if !client.is_ready() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push((client, Instant::now()));
+        }
+    }
+}

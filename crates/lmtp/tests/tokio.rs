@@ -196,3 +196,70 @@ async fn connect_error_names_the_address() {
         .unwrap_err();
     assert!(err.to_string().contains("missing.sock"), "{err}");
 }
+
+/// Counts connections: the first MAIL of each connection increments it.
+#[derive(Default)]
+struct Counting {
+    connections: std::sync::atomic::AtomicUsize,
+}
+
+impl Handler for Counting {
+    type State = bool;
+
+    async fn mail(
+        &self,
+        ctx: &mut Context<bool>,
+        _: &ReversePath,
+        _: &mailroom_smtp_proto::MailParams,
+    ) -> Result<(), Reply> {
+        if !ctx.state {
+            ctx.state = true;
+            self.connections
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    async fn data_chunk(&self, _: &mut Context<bool>, _: Bytes) {}
+
+    async fn deliver(&self, _: &mut Context<bool>, delivery: Delivery) -> Answer {
+        delivery.answer_all(Ok("ok".into()))
+    }
+}
+
+#[tokio::test]
+async fn pool_reuses_one_connection_and_drops_stale_ones() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = Address::Tcp(listener.local_addr().unwrap().to_string());
+    let counting = Arc::new(Counting::default());
+    let server = Server::with_shared_handler(server_config("mda.test"), Arc::clone(&counting));
+    let task = tokio::spawn(server.serve(listener));
+    let pool = mailroom_lmtp::Pool::new(address, ClientOptions::default())
+        .idle_time_limit(Duration::from_millis(300));
+    for _ in 0..5 {
+        let r = pool
+            .deliver(from(), [path("a@example.com")], b"x\r\n")
+            .await
+            .unwrap();
+        assert_eq!(r[0].outcome, Outcome::Delivered);
+    }
+    assert_eq!(pool.idle(), 1);
+    assert_eq!(
+        counting
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // Past the idle time limit the connection is not reused.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    pool.deliver(from(), [path("a@example.com")], b"x\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        counting
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    task.abort();
+}
