@@ -382,6 +382,9 @@ impl<F: Fs> fmt::Debug for Queue<F> {
     }
 }
 
+/// Segments holding at most this many live messages are compacted by copying them forward.
+const COPY_FORWARD_LIMIT: usize = 64;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -1117,13 +1120,23 @@ impl<F: Fs> Queue<F> {
         let _gc = lock(&self.inner.gc);
         let current = self.current_seg();
         loop {
-            let oldest = {
+            let (oldest, live, segments) = {
                 let idx = lock(&self.inner.index);
                 match idx.seg_live.iter().next() {
-                    Some((&seg, &0)) if seg < current => seg,
+                    Some((&seg, &live)) if seg < current => (seg, live, idx.seg_live.len()),
                     _ => return,
                 }
             };
+            if live > 0 {
+                // A few long-lived (deferred, held) messages would keep this segment and every
+                // later one on disk for days: copy them forward, then the segment can go. Only
+                // when two newer segments exist, so a quiet queue does not copy the same
+                // messages over and over.
+                if live <= COPY_FORWARD_LIMIT && segments >= 3 && self.copy_forward(oldest) {
+                    continue;
+                }
+                return;
+            }
             let path = self.inner.seg_dir.join(seg_name(oldest));
             let fs = &self.inner.fs;
             let gone = match fs.remove_file(&path) {
@@ -1136,6 +1149,80 @@ impl<F: Fs> Queue<F> {
             }
             lock(&self.inner.index).seg_live.remove(&oldest);
         }
+    }
+
+    /// Writes a new message record (current state, content inline or the same external file)
+    /// for each live message whose record is in segment `seg`; on replay the newer record
+    /// replaces the older. Returns whether every copy was made durable.
+    fn copy_forward(&self, seg: u64) -> bool {
+        let ids: Vec<QueueId> = {
+            let idx = lock(&self.inner.index);
+            idx.msgs
+                .iter()
+                .filter(|(_, e)| e.seg == seg)
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for id in ids {
+            let inline_len = {
+                let idx = lock(&self.inner.index);
+                match idx.msgs.get(&id) {
+                    Some(e) if matches!(e.body, BodyLoc::Inline { .. }) => Some(e.env.size),
+                    Some(_) => None,
+                    None => continue,
+                }
+            };
+            let mut inline = Vec::new();
+            if let Some(len) = inline_len {
+                if len > u64::from(record::MAX_PAYLOAD) / 2 {
+                    return false;
+                }
+                let read = self
+                    .open_body(id)
+                    .ok()
+                    .and_then(|mut r| r.read_to_end(&mut inline).ok());
+                if read.is_none() {
+                    return false;
+                }
+            }
+            // Encode and queue the copy under the index lock, so that it sits in the log after
+            // every change memory already shows and before any later one.
+            let idx = lock(&self.inner.index);
+            let Some(e) = idx.msgs.get(&id).filter(|e| e.seg == seg) else {
+                continue;
+            };
+            let body_ref = match e.body {
+                BodyLoc::Inline { .. } => BodyRef::Inline,
+                BodyLoc::External { crc } => BodyRef::External { crc },
+            };
+            let mut rec = Vec::with_capacity(inline.len() + 256);
+            record::encode_message(id, &e.env, e.hold, body_ref, &inline, &mut rec);
+            let body_in_record = (rec.len() - record::RECORD_TRAILER_LEN - inline.len()) as u64;
+            let Ok((new_seg, off)) = self.submit(&rec, Kind::Message, Some(idx)) else {
+                return false;
+            };
+            let mut idx = lock(&self.inner.index);
+            let moved = match idx.msgs.get_mut(&id) {
+                Some(e) if e.seg == seg => {
+                    e.seg = new_seg;
+                    if let BodyLoc::Inline { .. } = e.body {
+                        e.body = BodyLoc::Inline {
+                            seg: new_seg,
+                            offset: off + body_in_record,
+                        };
+                    }
+                    true
+                }
+                _ => false,
+            };
+            // The leader counted the copy live in `new_seg`; either the original or the copy
+            // is now dead.
+            let dead = if moved { seg } else { new_seg };
+            if let Some(n) = idx.seg_live.get_mut(&dead) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        true
     }
 
     fn change(

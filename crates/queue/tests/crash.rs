@@ -349,3 +349,80 @@ fn failed_operation_leaves_nothing_deliverable() {
         }
     }
 }
+
+/// A pinned (deferred) message in the oldest segment, and segments full of delivered mail: the
+/// completion that frees a segment copies the pinned message forward and deletes old segments.
+fn setup_compaction() -> (SimFs, ManualClock, QueueId, Vec<u8>) {
+    let fs = SimFs::new();
+    let clock = ManualClock::new(start());
+    let mut cfg = config(&clock);
+    cfg.segment_size = 2048;
+    let q = Queue::open(fs.clone(), "/q", cfg).unwrap();
+    let body = content("pinned", 700);
+    let pinned = q.enqueue(envelope(2, "slow.example"), &body[..]).unwrap();
+    let l = q.take().unwrap();
+    q.complete(
+        l,
+        &[
+            (0, Outcome::Delivered),
+            (1, Outcome::Deferred(d((4, 2, 0), "slow"))),
+        ],
+    )
+    .unwrap();
+    for i in 0..12 {
+        q.enqueue(
+            envelope(1, "example.net"),
+            &content(&format!("f{i}"), 500)[..],
+        )
+        .unwrap();
+    }
+    (fs, clock, pinned, body)
+}
+
+fn deliver_all(fs: &SimFs, clock: &ManualClock) -> Result<(), mailroom_queue::QueueError> {
+    let mut cfg = config(clock);
+    cfg.segment_size = 2048;
+    let q = Queue::open(fs.clone(), "/q", cfg)?;
+    while let Some(l) = q.take() {
+        q.complete(l, &[(0, Outcome::Delivered)])?;
+    }
+    Ok(())
+}
+
+#[test]
+fn compaction_crash_at_every_operation() {
+    let (fs, clock, _, _) = setup_compaction();
+    let segs_before = mailroom_queue::Fs::read_dir(&fs, std::path::Path::new("/q/seg"))
+        .unwrap()
+        .len();
+    let total = count_ops(&fs, || deliver_all(&fs, &clock).unwrap());
+    let segs_after = mailroom_queue::Fs::read_dir(&fs, std::path::Path::new("/q/seg"))
+        .unwrap()
+        .len();
+    assert!(
+        segs_after < segs_before,
+        "no segment collected ({segs_before} -> {segs_after})"
+    );
+    for n in 0..total {
+        for mode in modes(n) {
+            let (fs, clock, pinned, body) = setup_compaction();
+            fs.crash_after(n);
+            let _ = deliver_all(&fs, &clock);
+            fs.recover(mode);
+            let q = open(&fs, &clock);
+            let s = q
+                .show(pinned)
+                .unwrap_or_else(|| panic!("pinned message lost ({n}, {mode:?})"));
+            assert_eq!(s.envelope.recipients[0].status, RcptStatus::Delivered);
+            assert!(matches!(
+                s.envelope.recipients[1].status,
+                RcptStatus::Deferred(_)
+            ));
+            assert_eq!(read_back(&q, pinned).unwrap(), body);
+            assert!(q.recovery().quarantined.is_empty(), "{:?}", q.recovery());
+            for s in q.list() {
+                assert!(read_back(&q, s.id).is_ok());
+            }
+        }
+    }
+}
