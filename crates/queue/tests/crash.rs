@@ -426,3 +426,38 @@ fn compaction_crash_at_every_operation() {
         }
     }
 }
+
+/// A state change whose flush fails is not reported done, and since memory already showed it,
+/// the queue stops (every later change fails) until it is reopened from the disk.
+#[test]
+fn failed_state_change_poisons_until_reopened() {
+    let (fs, clock, pre) = setup();
+    let q = open(&fs, &clock);
+    let ops = count_ops(&fs, || q.hold(pre[0].0).unwrap());
+    for n in 0..ops {
+        let (fs, clock, pre) = setup();
+        let q = open(&fs, &clock);
+        fs.fail_after(n);
+        assert!(
+            q.hold(pre[0].0).is_err(),
+            "failure at {n} of {ops} reported as done"
+        );
+        assert!(matches!(
+            q.release(pre[0].0),
+            Err(mailroom_queue::QueueError::Poisoned(_))
+        ));
+        assert!(
+            q.enqueue(envelope(1, "example.com"), &b"a: b\r\n\r\nc"[..])
+                .is_err()
+        );
+        drop(q);
+        let q = open(&fs, &clock);
+        check_pre(&q, &pre);
+        assert_eq!(
+            q.show(pre[0].0).unwrap().state,
+            QueueState::Incoming,
+            "failed hold applied"
+        );
+        q.hold(pre[0].0).unwrap();
+    }
+}
