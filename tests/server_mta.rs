@@ -334,3 +334,58 @@ fn deferred_mail_is_retried_and_bounces_reach_the_local_sender() {
     assert!(dsn.contains("multipart/report"), "{dsn}");
     assert!(dsn.contains("Action: failed"), "{dsn}");
 }
+
+#[test]
+fn lmtp_transport_delivers_to_dovecot() {
+    use mailroom_testkit::dovecot::Dovecot;
+    let Some(py) = mailroom_testkit::peer("python3") else {
+        return;
+    };
+    let Some(dovecot) = Dovecot::builder()
+        .user("alice", "secret")
+        .with_lmtp()
+        .start()
+    else {
+        return;
+    };
+    let lmtp = dovecot.lmtp_addr().unwrap();
+    let dir = mailroom_testkit::temp_dir();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("data").join("transport"),
+        format!("dove.example lmtp:inet:{lmtp}\n"),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), "transport_maps = [\"hash:transport\"]\n");
+    python(
+        &py,
+        &server.smtp,
+        "s.sendmail('demo@localhost', ['alice@dove.example', 'nobody@dove.example'], 'Subject: over lmtp\\r\\n\\r\\nhello dovecot\\r\\n')\n",
+    );
+    let log = server.wait_log(
+        "both recipients done",
+        |l| l.contains("to=<alice@dove.example>") && l.contains("to=<nobody@dove.example>"),
+        20,
+    );
+    assert!(
+        log.lines().any(|l| l.contains("to=<alice@dove.example>")
+            && l.contains(&format!("relay=inet:{lmtp}"))
+            && l.contains("status=sent")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("to=<nobody@dove.example>") && l.contains("status=bounced")),
+        "{log}"
+    );
+    let out = dovecot.doveadm_ok(
+        &[
+            "fetch", "-u", "alice", "hdr body", "mailbox", "INBOX", "all",
+        ],
+        None,
+    );
+    assert!(
+        out.contains("Subject: over lmtp") && out.contains("hello dovecot"),
+        "{out}"
+    );
+}

@@ -188,6 +188,15 @@ fn store(
     sender: &ReversePath,
 ) -> Outcome {
     if maildir {
+        // As local(8) makes a missing Maildir, we make the home it lives in too.
+        if let Some(parent) = path.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            return defer(
+                (4, 2, 0),
+                &format!("cannot create {}: {e}", parent.display()),
+            );
+        }
         let md = match Maildir::create(&path) {
             Ok(md) => md,
             Err(e) => return defer((4, 2, 0), &format!("cannot create maildir: {e}")),

@@ -9,16 +9,17 @@
 //!   -> queue manager: Queue::take by destination (transport:nexthop from resolve) [deliver.rs]
 //!   -> local (aliases, Maildir or mbox), virtual (Maildir), lmtp, smtp (relay)   [deliver.rs]
 //!   -> Queue::complete per recipient: delivered / deferred (back-off) / bounced (DSN)
+//! sendmail (examples/sendmail.rs) -> maildrop/ -> pickup -> cleanup -> queue      [pickup.rs]
 //! ```
 //!
 //! What it does not do yet: MX lookups (a next hop without brackets is resolved by its address
-//! records), STARTTLS as a client, `.forward` files, the `pipe` transport, the `maildrop/`
-//! pickup, per-client connection limits (the limit is on all connections), queue
+//! records), STARTTLS as a client, `.forward` files, the `pipe` transport, per-client connection limits (the limit is on all connections), queue
 //! administration while the server runs.
 
 pub mod config;
 pub mod deliver;
 pub mod passwd;
+pub mod pickup;
 pub mod smtpd;
 pub mod tls;
 
@@ -323,6 +324,7 @@ impl Running {
                 }
             });
         }
+        let pickup = tokio::spawn(pickup::pickup(Arc::clone(&self.shared), stop_rx.clone()));
         let qmgr = tokio::spawn(deliver::queue_manager(
             Arc::clone(&self.shared),
             stop_rx.clone(),
@@ -331,6 +333,7 @@ impl Running {
         tracing::info!("stopping: no new connections; finishing what is in flight");
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}
+        let _ = pickup.await;
         let _ = qmgr.await;
         tracing::info!("stopped");
     }

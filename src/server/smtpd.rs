@@ -247,7 +247,7 @@ pub fn reverse_text(path: &ReversePath) -> String {
 
 /// cleanup and enqueue: header fixes, trace header, canonical rewriting and virtual alias
 /// expansion of the envelope, then the durable enqueue.
-fn enqueue(
+pub(crate) fn enqueue(
     shared: &Shared,
     from: ReversePath,
     recipients: &[ForwardPath],
