@@ -558,19 +558,34 @@ impl<R: Read> Reader<R> {
                     });
                     return Ok(true);
                 }
+                // Take this line and every following line in the buffer that can be neither
+                // a blank line nor a From_ line (its first byte is not `\n`, `\r` or `F`)
+                // in one step: most lines of a body are such lines.
                 let a = &self.buf[self.start..self.end];
-                let (n, done) = match memchr::memchr(b'\n', a) {
-                    Some(i) => (i + 1, true),
-                    None => (a.len(), false),
-                };
+                let mut n = 0;
+                let mut lines = 0;
+                let mut done = false;
+                while let Some(i) = memchr::memchr(b'\n', &a[n..]) {
+                    n += i + 1;
+                    lines += 1;
+                    match a.get(n) {
+                        Some(&c) if c != b'\n' && c != b'\r' && c != b'F' => {}
+                        _ => {
+                            done = true;
+                            break;
+                        }
+                    }
+                }
+                if !done {
+                    // The buffer ends inside an ordinary line: take what is there of it too.
+                    n = a.len();
+                }
                 if !discard {
                     self.quoter.feed(&a[..n], &mut self.out);
                 }
                 self.consume(n);
-                if done {
-                    self.line += 1;
-                    self.mid_line = false;
-                }
+                self.line += lines;
+                self.mid_line = !done;
                 continue;
             }
             // At a line start.
