@@ -946,6 +946,70 @@ mod tests {
         }
     }
 
+    /// A source that returns the input in pieces of the given sizes (cycled).
+    struct Chunked<'a> {
+        data: &'a [u8],
+        sizes: Vec<usize>,
+        next: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let want = self.sizes[self.next % self.sizes.len()].max(1);
+            self.next += 1;
+            let n = want.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn all_results<R: Read>(mut r: Reader<R>) -> Vec<Result<Message, String>> {
+        let mut out = Vec::new();
+        loop {
+            match r.next_message(usize::MAX) {
+                Ok(Some(m)) => out.push(Ok(m)),
+                Ok(None) => return out,
+                Err(e) => out.push(Err(e.to_string())),
+            }
+            assert!(out.len() < 1000, "reader does not advance");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_gives_the_same_messages(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(F1.as_bytes().to_vec()),
+                    proptest::strategy::Just(F2.as_bytes().to_vec()),
+                    proptest::strategy::Just(b"Subject: x\n".to_vec()),
+                    proptest::strategy::Just(b"\n".to_vec()),
+                    proptest::strategy::Just(b"\r\n".to_vec()),
+                    proptest::strategy::Just(b">>From y\n".to_vec()),
+                    proptest::strategy::Just(b"From here\n".to_vec()),
+                    proptest::strategy::Just(b"Content-Length: 7\n".to_vec()),
+                    proptest::strategy::Just(vec![b'a'; 70_000]),
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..12),
+                ],
+                0..40,
+            ),
+            sizes in proptest::collection::vec(1usize..70_000, 1..8),
+        ) {
+            // Message boundaries, unquoting, offsets, line numbers and errors do not depend
+            // on where the input's reads happen to end (64 KiB buffer boundaries included).
+            let input: Vec<u8> = [F1.as_bytes().to_vec()].into_iter().chain(parts).collect::<Vec<_>>().concat();
+            for variant in Variant::ALL {
+                let whole = all_results(Reader::new(&input[..], variant));
+                let chunked = all_results(Reader::new(
+                    Chunked { data: &input, sizes: sizes.clone(), next: 0 },
+                    variant,
+                ));
+                proptest::prop_assert_eq!(&whole, &chunked);
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn random_bytes_never_panic(
