@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod deliver;
+pub mod imap;
 pub mod passwd;
 pub mod pickup;
 pub mod smtpd;

@@ -1,0 +1,379 @@
+//! The IMAP server over Maildir (the role of Dovecot's imap): imap-proto's sans-IO session,
+//! answered by a mailbox backend over mailroom-maildir, driven by a tokio adapter with
+//! STARTTLS (port-143 role) or implicit TLS (port-993 role).
+//!
+//! ```text
+//! TCP / TLS  <->  serve_connection (this file: bytes, TLS, timers, IDLE wake-ups)
+//!                   <-> imap_proto::session::ServerSession (syntax, states, SASL, IDLE)
+//!                   <-> Backend (backend.rs: commands against the user's Maildir++ tree)
+//!                         -> message.rs (ENVELOPE, BODYSTRUCTURE, sections: mail-parser)
+//! ```
+//!
+//! The user database is behind [`Authenticator`], so the reference server's passwd-file (or
+//! anything else) plugs in; [`StaticUsers`] is a small one for tests and embedding.
+//!
+//! Sessions on one mailbox learn of each other's changes through a [`Hub`] (a change counter
+//! per Maildir) and of changes by other processes (LMTP, Dovecot, mutt) by polling the
+//! Maildir while idling.
+
+mod backend;
+mod message;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailroom_imap_proto::session::{Event, ServerConfig, ServerSession, State};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub use backend::Backend;
+
+/// A logged-in user: a name and the root of its Maildir++ tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailUser {
+    /// The login name.
+    pub name: String,
+    /// The Maildir (INBOX; folders are `.Name` inside it). Created at first login if missing.
+    pub maildir: PathBuf,
+}
+
+/// Checks credentials. The reference server implements it over its passwd-file.
+pub trait Authenticator: Send + Sync {
+    /// The user when `password` is right for `user`, else `None`.
+    fn verify(&self, user: &str, password: &str) -> Option<MailUser>;
+}
+
+/// Users with plain-text passwords in memory: for tests and small embeddings.
+#[derive(Debug, Default, Clone)]
+pub struct StaticUsers {
+    users: HashMap<String, (String, PathBuf)>,
+}
+
+impl StaticUsers {
+    /// No users.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a user whose Maildir is `maildir`.
+    pub fn with_user(mut self, name: &str, password: &str, maildir: impl Into<PathBuf>) -> Self {
+        self.users
+            .insert(name.to_owned(), (password.to_owned(), maildir.into()));
+        self
+    }
+}
+
+impl Authenticator for StaticUsers {
+    fn verify(&self, user: &str, password: &str) -> Option<MailUser> {
+        let (stored, maildir) = self.users.get(user)?;
+        // Compare every byte whatever the first difference, so timing says nothing.
+        let same = stored.len() == password.len()
+            && stored
+                .bytes()
+                .zip(password.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        same.then(|| MailUser {
+            name: user.to_owned(),
+            maildir: maildir.clone(),
+        })
+    }
+}
+
+/// Change notifications between sessions: one counter per Maildir path, bumped by the session
+/// that changed it (flags, expunge, new message); sessions idling on it wake and resynchronise.
+#[derive(Debug, Default)]
+pub struct Hub {
+    channels: Mutex<HashMap<PathBuf, watch::Sender<u64>>>,
+}
+
+impl Hub {
+    /// A new hub.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn sender(&self, path: &Path) -> watch::Sender<u64> {
+        let mut map = match self.channels.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(path.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .clone()
+    }
+
+    /// Tells the sessions watching `path` that it changed.
+    pub fn changed(&self, path: &Path) {
+        self.sender(path).send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver woken at each change of `path`.
+    pub fn watch(&self, path: &Path) -> watch::Receiver<u64> {
+        self.sender(path).subscribe()
+    }
+}
+
+/// Settings of the IMAP server.
+#[derive(Clone)]
+pub struct ImapConfig {
+    /// The users.
+    pub auth: Arc<dyn Authenticator>,
+    /// TLS for STARTTLS and implicit TLS; `None`: no TLS offered.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Dovecot's `disable_plaintext_auth`: no LOGIN or AUTHENTICATE PLAIN before TLS. Ignored
+    /// (treated as `false`) when there is no TLS at all.
+    pub disable_plaintext_auth: bool,
+    /// Delay before answering a failed login (Dovecot's `auth_failure_delay`, 2 s).
+    pub auth_failure_delay: Duration,
+    /// How often an idling session looks at the Maildir for changes by other processes.
+    pub idle_poll: Duration,
+    /// Sessions share change notifications through this.
+    pub hub: Arc<Hub>,
+    /// The session settings (limits, capabilities).
+    pub session: ServerConfig,
+}
+
+impl std::fmt::Debug for ImapConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapConfig")
+            .field("tls", &self.tls.is_some())
+            .field("disable_plaintext_auth", &self.disable_plaintext_auth)
+            .field("auth_failure_delay", &self.auth_failure_delay)
+            .field("idle_poll", &self.idle_poll)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImapConfig {
+    /// Defaults as Dovecot's: plaintext authentication only over TLS, 2 s failure delay; the
+    /// Maildir polled every second while idling.
+    pub fn new(auth: Arc<dyn Authenticator>, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let mut session = ServerConfig {
+            greeting: "mailroom IMAP ready".into(),
+            ..ServerConfig::default()
+        };
+        session.starttls = tls.is_some();
+        Self {
+            auth,
+            tls,
+            disable_plaintext_auth: true,
+            auth_failure_delay: Duration::from_secs(2),
+            idle_poll: Duration::from_secs(1),
+            hub: Arc::new(Hub::new()),
+            session,
+        }
+    }
+
+    fn session_config(&self) -> ServerConfig {
+        let mut c = self.session.clone();
+        c.starttls = self.tls.is_some();
+        c.login_requires_tls = self.disable_plaintext_auth && self.tls.is_some();
+        c
+    }
+}
+
+/// Accepts connections on `listener` until the task is dropped; `implicit_tls` for the
+/// port-993 role.
+///
+/// # Errors
+///
+/// When `accept` fails for good, or implicit TLS is asked without a TLS configuration.
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<ImapConfig>,
+    implicit_tls: bool,
+) -> std::io::Result<()> {
+    if implicit_tls && config.tls.is_none() {
+        return Err(std::io::Error::other(
+            "implicit TLS needs a TLS configuration",
+        ));
+    }
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let config = config.clone();
+        tokio::spawn(async move {
+            let _ = serve_connection(stream, config, implicit_tls).await;
+        });
+    }
+}
+
+/// Serves one connection to its end.
+///
+/// # Errors
+///
+/// I/O errors of the connection or the TLS handshake.
+pub async fn serve_connection(
+    stream: TcpStream,
+    config: Arc<ImapConfig>,
+    implicit_tls: bool,
+) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let now = Instant::now();
+    if implicit_tls {
+        let Some(tls) = config.tls.clone() else {
+            return Err(std::io::Error::other("no TLS configuration"));
+        };
+        let stream = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await?;
+        let session = ServerSession::new_tls(config.session_config(), now);
+        let mut conn = Connection::new(session, config);
+        conn.run(stream).await.map(|_| ())
+    } else {
+        let session = ServerSession::new(config.session_config(), now);
+        let mut conn = Connection::new(session, config.clone());
+        if let Some(plain) = conn.run(stream).await? {
+            // STARTTLS: the session already dropped what the client sent after it.
+            let Some(tls) = config.tls.clone() else {
+                return Ok(());
+            };
+            let stream = tokio_rustls::TlsAcceptor::from(tls).accept(plain).await?;
+            conn.run(stream).await?;
+        }
+        Ok(())
+    }
+}
+
+struct Connection {
+    session: ServerSession,
+    backend: Backend,
+    config: Arc<ImapConfig>,
+    idling: bool,
+}
+
+impl Connection {
+    fn new(session: ServerSession, config: Arc<ImapConfig>) -> Self {
+        Self {
+            session,
+            backend: Backend::new(config.hub.clone()),
+            config,
+            idling: false,
+        }
+    }
+
+    /// Runs on `stream` until logout or EOF (`None`), or until STARTTLS (the stream is given
+    /// back for the handshake).
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        mut stream: S,
+    ) -> std::io::Result<Option<S>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut watcher: Option<watch::Receiver<u64>> = None;
+        loop {
+            // Answer every event; flush output.
+            while let Some(event) = self.session.poll_event() {
+                match event {
+                    Event::StartTls => {
+                        self.flush(&mut stream).await?;
+                        return Ok(Some(stream));
+                    }
+                    Event::Logout => {
+                        self.flush(&mut stream).await?;
+                        let _ = stream.shutdown().await;
+                        return Ok(None);
+                    }
+                    Event::Idle => {
+                        self.idling = true;
+                        watcher = self
+                            .backend
+                            .selected_path()
+                            .map(|p| self.config.hub.watch(&p));
+                        if let Some(w) = &mut watcher {
+                            w.mark_unchanged();
+                        }
+                    }
+                    Event::IdleDone => {
+                        self.idling = false;
+                        watcher = None;
+                    }
+                    Event::Login {
+                        token,
+                        username,
+                        password,
+                        ..
+                    } => {
+                        let user = String::from_utf8_lossy(&username).into_owned();
+                        let pass = String::from_utf8_lossy(password.expose()).into_owned();
+                        let auth = self.config.auth.clone();
+                        let found = tokio::task::spawn_blocking(move || auth.verify(&user, &pass))
+                            .await
+                            .ok()
+                            .flatten();
+                        let answer = match found {
+                            Some(user) => self.backend.login(user),
+                            None => {
+                                tokio::time::sleep(self.config.auth_failure_delay).await;
+                                mailroom_imap_proto::session::Answer::no(
+                                    "[AUTHENTICATIONFAILED] Authentication failed.",
+                                )
+                            }
+                        };
+                        let _ = self.session.respond(token, answer);
+                    }
+                    Event::Command { token, command } => {
+                        let answer = self.backend.command(command, self.session.utf8_accept());
+                        let _ = self.session.respond(token, answer);
+                    }
+                    Event::AppendStart { token, .. } => {
+                        // Streaming is off in our ServerConfig; refuse if someone turns it on.
+                        let _ = self.session.respond(
+                            token,
+                            mailroom_imap_proto::session::Answer::no(
+                                "APPEND streaming not supported",
+                            ),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            self.flush(&mut stream).await?;
+            if self.session.state() == State::Logout {
+                return Ok(None);
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1800));
+            let poll = self.config.idle_poll;
+            let can_read = self.session.wants_input();
+            tokio::select! {
+                n = stream.read(&mut buf), if can_read => {
+                    let n = n?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    self.session.handle_input(Instant::now(), &buf[..n]);
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.session.handle_timeout(Instant::now());
+                }
+                changed = async {
+                    match &mut watcher {
+                        Some(w) => w.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                }, if self.idling => {
+                    let _ = changed;
+                    self.push_updates();
+                }
+                _ = tokio::time::sleep(poll), if self.idling => {
+                    self.push_updates();
+                }
+            }
+        }
+    }
+
+    fn push_updates(&mut self) {
+        for data in self.backend.updates() {
+            self.session.send_untagged(data);
+        }
+    }
+
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> std::io::Result<()> {
+        while let Some(out) = self.session.poll_transmit() {
+            stream.write_all(&out).await?;
+        }
+        stream.flush().await
+    }
+}
