@@ -264,7 +264,9 @@ impl Params {
     /// Reads main.cf text: `name = value` lines (with the logical-line rules of the table
     /// files), `$name` and `${name}` expanded against the other settings and the defaults, and
     /// opens the tables the settings name. Unknown names are kept for expansion and otherwise
-    /// ignored, as Postfix does.
+    /// ignored, as Postfix does. Postfix's conditional forms (`${name?value}`, `${name:value}`,
+    /// `${{a} == {b} ? ...}`) are not interpreted: write the value itself. `myhostname` is the
+    /// value used when main.cf does not set it (Postfix asks the system).
     ///
     /// # Errors
     ///
