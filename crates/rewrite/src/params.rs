@@ -536,6 +536,18 @@ mod tests {
     }
 
     #[test]
+    fn main_cf_errors_name_file_and_line() {
+        let e = Params::from_main_cf(Path::new("main.cf"), "myhostname = a.b\nbogus line\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "main.cf, line 2: expected name = value");
+        let e = Params::from_main_cf(Path::new("main.cf"), "virtual_alias_maps = ldap:/x\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unsupported table type \"ldap\""), "{e}");
+    }
+
+    #[test]
     fn relay_domains_match_subdomains() {
         let l = DomainList::parse("example.com, .only-subs.test", true).unwrap();
         assert!(l.matches("example.com"));

@@ -381,6 +381,45 @@ mod tests {
     }
 
     #[test]
+    fn readers_see_the_old_or_the_new_table_never_a_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let version = |v: usize| -> String { (0..200).map(|k| format!("k{k} v{v}\n")).collect() };
+        std::fs::write(&path, version(0)).unwrap();
+        let t = std::sync::Arc::new(ReloadingTable::open(TableKind::Hash, &path).unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (t, stop) = (std::sync::Arc::clone(&t), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut checks = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let snap = t.snapshot();
+                    let first = snap.get("k0").unwrap().into_owned();
+                    for k in 1..200 {
+                        assert_eq!(snap.get(&format!("k{k}")).unwrap(), first.as_str());
+                    }
+                    checks += 1;
+                }
+                checks
+            })
+        };
+        for v in 1..20 {
+            std::fs::write(&path, version(v)).unwrap();
+            // Same size and maybe the same mtime second: force a new stamp through the inode.
+            let tmp = dir.path().join("t.new");
+            std::fs::write(&tmp, version(v)).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+            assert!(t.reload_if_changed().unwrap());
+            assert_eq!(
+                t.snapshot().get("k7").as_deref(),
+                Some(format!("v{v}").as_str())
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+    }
+
+    #[test]
     fn non_utf8_names_the_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
