@@ -12,8 +12,24 @@
 //! expired messages bounce with an RFC 3464 DSN.
 //!
 //! What it does not do: no network, no DNS, no address rewriting (the caller's [`Router`]
-//! names a recipient's destination), no content filtering. The on-disk format is described in
-//! `FORMAT.md` beside this crate.
+//! names a recipient's destination), no content filtering, no delay warnings
+//! (`delay_warning_time`) yet. The API is blocking (threads); from async code call it through
+//! `spawn_blocking`. The on-disk format is described in `FORMAT.md` beside this crate; one
+//! process owns a queue directory at a time (a lock file enforces it).
+//!
+//! | Module | What |
+//! |---|---|
+//! | [`queue`] | [`Queue`]: enqueue with group commit, take/complete, administration, recovery |
+//! | [`record`] | the log's records and their checksummed framing |
+//! | [`envelope`] | [`Envelope`], [`Recipient`], [`RcptStatus`], [`Diagnostic`] |
+//! | [`schedule`] | [`Clock`], [`ManualClock`], Postfix's [`Backoff`] |
+//! | [`dsn`] | RFC 3464 bounces |
+//! | [`listing`] | `postqueue -p` output |
+//! | [`fs`], [`sim`] | the file-operation trait, the real file system, the crash simulator |
+//! | [`crc`] | CRC-32C |
+//! | [`id`] | [`QueueId`] |
+//!
+//! The crate has no cargo features.
 //!
 //! | Standard | Where |
 //! |---|---|

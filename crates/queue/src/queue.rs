@@ -106,6 +106,9 @@ pub fn default_route(path: &ForwardPath) -> String {
 }
 
 /// The state of a queued message, with Postfix's queue names.
+///
+/// Postfix's fifth queue, corrupt, holds what recovery could not read: those are files, not
+/// messages, listed by [`Queue::corrupt`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QueueState {
     /// Accepted and not tried yet.
