@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailroom_smtp_proto::{ForwardPath, Mailbox, Ret, ReversePath};
 
-use crate::envelope::{Envelope, RcptStatus, Recipient};
+use crate::envelope::{Diagnostic, Envelope, RcptStatus, Recipient};
 use crate::id::QueueId;
 use crate::queue::Config;
 
@@ -86,26 +86,41 @@ pub fn rfc5322_date(t: SystemTime) -> String {
     )
 }
 
-/// The recipients a failure DSN reports: bounced, and NOTIFY did not exclude failures.
-fn reported(env: &Envelope) -> Vec<&Recipient> {
+/// The recipients a DSN reports: bounced (deferred, for a delay warning), and NOTIFY did not
+/// exclude it (RFC 3461 §4.1: without NOTIFY, failures and, at the MTA's choice, delays).
+fn reported(env: &Envelope, delay: bool) -> Vec<(&Recipient, &Diagnostic)> {
     env.recipients
         .iter()
-        .filter(|r| matches!(r.status, RcptStatus::Bounced(_)) && r.wants_failure_notice())
+        .filter_map(|r| match &r.status {
+            RcptStatus::Bounced(d) if !delay && r.wants_failure_notice() => Some((r, d)),
+            RcptStatus::Deferred(d) if delay && r.notify.is_none_or(|n| n.delay) => Some((r, d)),
+            _ => None,
+        })
         .collect()
 }
 
-/// Builds the failure DSN for message `id`, if one is due: the DSN's envelope, the bytes
-/// before the original content, the bytes after it, and whether only the original's header is
-/// returned. `None` when the reverse-path is null or no bounced recipient wants a notice.
-pub(crate) fn failure_report(
-    config: &Config,
-    id: QueueId,
-    env: &Envelope,
-) -> Option<(Envelope, Vec<u8>, Vec<u8>, bool)> {
+/// A DSN ready to queue: its envelope, the bytes before the original content, the bytes after
+/// it, and whether only the original's header goes between them.
+pub(crate) type Report = (Envelope, Vec<u8>, Vec<u8>, bool);
+
+/// Builds the failure DSN for message `id`, if one is due. `None` when the reverse-path is
+/// null or no bounced recipient wants a notice.
+pub(crate) fn failure_report(config: &Config, id: QueueId, env: &Envelope) -> Option<Report> {
+    report(config, id, env, false)
+}
+
+/// Builds the delay DSN (`Action: delayed`, `delay_warning_time`) for message `id`, if one is
+/// due; the original's header is returned. `None` when the reverse-path is null or no deferred
+/// recipient wants a notice.
+pub(crate) fn delay_report(config: &Config, id: QueueId, env: &Envelope) -> Option<Report> {
+    report(config, id, env, true)
+}
+
+fn report(config: &Config, id: QueueId, env: &Envelope, delay: bool) -> Option<Report> {
     let ReversePath::Mailbox(sender) = &env.reverse_path else {
         return None;
     };
-    let failed = reported(env);
+    let failed = reported(env, delay);
     if failed.is_empty() {
         return None;
     }
@@ -115,7 +130,7 @@ pub(crate) fn failure_report(
         "{id}.{}/{host}",
         now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
     );
-    let headers_only = env.ret != Some(Ret::Full);
+    let headers_only = delay || env.ret != Some(Ret::Full);
     let mut p = String::with_capacity(2048);
     let mut line = |s: &str| {
         p.push_str(s);
@@ -125,7 +140,11 @@ pub(crate) fn failure_report(
         "From: MAILER-DAEMON@{host} (Mail Delivery System)"
     ));
     line(&format!("To: {}", clean(&sender.to_string(), 998)));
-    line("Subject: Undelivered Mail Returned to Sender");
+    line(if delay {
+        "Subject: Delayed Mail (still being retried)"
+    } else {
+        "Subject: Undelivered Mail Returned to Sender"
+    });
     line(&format!("Date: {}", rfc5322_date(now)));
     line(&format!("Message-ID: <{id}.bounce@{host}>"));
     line("Auto-Submitted: auto-replied");
@@ -142,17 +161,26 @@ pub(crate) fn failure_report(
     line("");
     line(&format!("This is the mail system at host {host}."));
     line("");
-    line("I'm sorry to have to inform you that your message could not");
-    line("be delivered to one or more recipients. It's attached below.");
+    let until = env.arrival + config.backoff.maximal_queue_lifetime;
+    if delay {
+        line("####### THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #######");
+        line("");
+        line("Your message could not be delivered yet to the recipients below.");
+        line(&format!(
+            "It will be retried until {}.",
+            rfc5322_date(until)
+        ));
+    } else {
+        line("I'm sorry to have to inform you that your message could not");
+        line("be delivered to one or more recipients. It's attached below.");
+    }
     line("");
-    for r in &failed {
-        if let RcptStatus::Bounced(d) = &r.status {
-            line(&format!(
-                "<{}>: {}",
-                rfc822_address(&r.path),
-                clean(d.text(), 900)
-            ));
-        }
+    for (r, d) in &failed {
+        line(&format!(
+            "<{}>: {}",
+            rfc822_address(&r.path),
+            clean(d.text(), 900)
+        ));
     }
     line("");
     line(&format!("--{boundary}"));
@@ -170,10 +198,7 @@ pub(crate) fn failure_report(
     }
     line(&format!("Arrival-Date: {}", rfc5322_date(env.arrival)));
     // RFC 3464 §2.3: one block per recipient, each after a blank line.
-    for r in &failed {
-        let RcptStatus::Bounced(d) = &r.status else {
-            continue;
-        };
+    for (r, d) in &failed {
         line("");
         line(&format!(
             "Final-Recipient: rfc822; {}",
@@ -186,7 +211,11 @@ pub(crate) fn failure_report(
                 clean(&String::from_utf8_lossy(&o.address().decode()), 900)
             ));
         }
-        line("Action: failed");
+        line(if delay {
+            "Action: delayed"
+        } else {
+            "Action: failed"
+        });
         // A deferral that expired keeps its 4.x.x code in the report (RFC 3463 4.4.7), but the
         // Action is "failed": the MTA gave up.
         line(&format!("Status: {}", d.status()));
@@ -197,6 +226,9 @@ pub(crate) fn failure_report(
             "X-mailroom"
         };
         line(&format!("Diagnostic-Code: {kind}; {text}"));
+        if delay {
+            line(&format!("Will-Retry-Until: {}", rfc5322_date(until)));
+        }
     }
     line("");
     line(&format!("--{boundary}"));

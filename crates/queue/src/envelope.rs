@@ -138,6 +138,8 @@ pub struct Envelope {
     pub next_attempt: SystemTime,
     /// The size of the content in bytes (set by the queue on enqueue).
     pub size: u64,
+    /// A delay warning went to the sender (set by the queue; at most one per message).
+    pub delay_warned: bool,
 }
 
 impl Envelope {
@@ -154,6 +156,7 @@ impl Envelope {
             attempts: 0,
             next_attempt: SystemTime::UNIX_EPOCH,
             size: 0,
+            delay_warned: false,
         }
     }
 

@@ -9,11 +9,10 @@
 //! and hands back one [`Outcome`] per recipient with [`Queue::complete`]; each result is
 //! recorded durably, so a delivered recipient is never delivered again after a retry or a
 //! restart. Deferred messages are retried with Postfix's back-off; permanent failures and
-//! expired messages bounce with an RFC 3464 DSN.
+//! expired messages bounce with an RFC 3464 DSN, and `delay_warning_time` sends one delay DSN.
 //!
 //! What it does not do: no network, no DNS, no address rewriting (the caller's [`Router`]
-//! names a recipient's destination), no content filtering, no delay warnings
-//! (`delay_warning_time`) yet. The API is blocking (threads); from async code call it through
+//! names a recipient's destination), no content filtering. The API is blocking (threads); from async code call it through
 //! `spawn_blocking`. The on-disk format is described in `FORMAT.md` beside this crate; one
 //! process owns a queue directory at a time (a lock file enforces it).
 //!

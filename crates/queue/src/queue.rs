@@ -46,6 +46,10 @@ pub struct Config {
     pub destination_concurrency_limit: usize,
     /// Retry timing.
     pub backoff: Backoff,
+    /// `delay_warning_time` (Postfix's default 0h: off): when a deferred message has waited
+    /// this long, the sender gets one delay DSN (`Action: delayed`) for the deferred recipients
+    /// whose NOTIFY allows it.
+    pub delay_warning_time: Option<Duration>,
     /// `myhostname`: the Reporting-MTA of bounces.
     pub myhostname: String,
     /// The time source.
@@ -66,6 +70,7 @@ impl Default for Config {
             initial_destination_concurrency: 5,
             destination_concurrency_limit: 20,
             backoff: Backoff::default(),
+            delay_warning_time: None,
             myhostname: "localhost".into(),
             clock: Arc::new(SystemClock),
             router: Arc::new(default_route),
@@ -90,6 +95,7 @@ impl fmt::Debug for Config {
                 &self.destination_concurrency_limit,
             )
             .field("backoff", &self.backoff)
+            .field("delay_warning_time", &self.delay_warning_time)
             .field("myhostname", &self.myhostname)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
@@ -1003,6 +1009,7 @@ impl<F: Fs> Queue<F> {
         e.lease = None;
         let mut delivered = false;
         let mut deferred = false;
+        let mut warn = None;
         for &i in &lease.recipients {
             let Some(r) = e.env.recipients.get_mut(i) else {
                 continue;
@@ -1040,6 +1047,13 @@ impl<F: Fs> Queue<F> {
             } else {
                 let seed = lease.id.as_u64() ^ u64::from(e.env.attempts).rotate_left(32);
                 e.env.next_attempt = now + cfg.backoff.delay(age, mix(seed));
+                if cfg.delay_warning_time.is_some_and(|t| age >= t) && !e.env.delay_warned {
+                    // Recorded with this update; the warning itself is queued once the update
+                    // is durable. A crash between the two loses the warning rather than
+                    // sending it twice.
+                    e.env.delay_warned = true;
+                    warn = crate::dsn::delay_report(cfg, lease.id, &e.env);
+                }
             }
         } else {
             e.env.next_attempt = now;
@@ -1060,6 +1074,17 @@ impl<F: Fs> Queue<F> {
         idx.make_ready(lease.id);
         self.inner.room_cv.notify_all();
         self.submit(&rec, Kind::Update, Some(idx))?;
+        if let Some((env, prefix, suffix, _)) = warn {
+            let body = self.open_body(lease.id)?;
+            let reader = io::Cursor::new(prefix)
+                .chain(crate::dsn::HeaderOnly::new(body))
+                .chain(io::Cursor::new(suffix));
+            let warning = self.enqueue(env, reader)?;
+            (cfg.logger)(&format!(
+                "{}: sender delay notification: {warning}",
+                lease.id
+            ));
+        }
         if done {
             self.finish(lease.id)?;
         }
@@ -1589,6 +1614,7 @@ fn recover<F: Fs>(
                     attempts,
                     next_attempt,
                     hold,
+                    delay_warned,
                     statuses,
                 }) => {
                     index.unready(id);
@@ -1597,6 +1623,7 @@ fn recover<F: Fs>(
                             e.env.attempts = attempts;
                             e.env.next_attempt = next_attempt;
                             e.hold = hold;
+                            e.env.delay_warned = delay_warned;
                             for (r, s) in e.env.recipients.iter_mut().zip(statuses) {
                                 // A delivered recipient stays delivered, whatever follows.
                                 if r.status != RcptStatus::Delivered {

@@ -144,6 +144,8 @@ pub(crate) enum Record {
         attempts: u32,
         next_attempt: SystemTime,
         hold: bool,
+        /// A delay warning was sent.
+        delay_warned: bool,
         statuses: Vec<RcptStatus>,
     },
     /// The message is gone (all recipients done, or deleted).
@@ -370,7 +372,7 @@ pub(crate) fn encode_message(
     e.u64(millis(env.arrival));
     e.u32(env.attempts);
     e.u64(millis(env.next_attempt));
-    e.u8(u8::from(hold) | u8::from(env.smtputf8) << 1);
+    e.u8(u8::from(hold) | u8::from(env.smtputf8) << 1 | u8::from(env.delay_warned) << 2);
     e.u8(match env.ret {
         None => 0,
         Some(Ret::Full) => 1,
@@ -423,7 +425,7 @@ pub(crate) fn encode_update(id: QueueId, env: &Envelope, hold: bool, out: &mut V
     e.u64(id.as_u64());
     e.u32(env.attempts);
     e.u64(millis(env.next_attempt));
-    e.u8(u8::from(hold));
+    e.u8(u8::from(hold) | u8::from(env.delay_warned) << 1);
     e.u32(u32::try_from(env.recipients.len()).unwrap_or(u32::MAX));
     for r in &env.recipients {
         e.status(&r.status);
@@ -455,7 +457,7 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record, String> {
             let attempts = d.u32("attempts")?;
             let next_attempt = from_millis(d.u64("next attempt")?);
             let flags = d.u8("flags")?;
-            if flags & !3 != 0 {
+            if flags & !7 != 0 {
                 return Err(format!("unknown flags {flags:#x}"));
             }
             let ret = match d.u8("RET")? {
@@ -517,6 +519,7 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record, String> {
                     envid,
                     ret,
                     smtputf8: flags & 2 != 0,
+                    delay_warned: flags & 4 != 0,
                     arrival,
                     attempts,
                     next_attempt,
@@ -530,11 +533,12 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record, String> {
         KIND_UPDATE => {
             let attempts = d.u32("attempts")?;
             let next_attempt = from_millis(d.u64("next attempt")?);
-            let hold = match d.u8("flags")? {
-                0 => false,
-                1 => true,
-                f => return Err(format!("unknown flags {f:#x}")),
-            };
+            let flags = d.u8("flags")?;
+            if flags & !3 != 0 {
+                return Err(format!("unknown flags {flags:#x}"));
+            }
+            let hold = flags & 1 != 0;
+            let delay_warned = flags & 2 != 0;
             let n = d.u32("recipient count")? as usize;
             if n > MAX_RECIPIENTS {
                 return Err(format!("{n} recipients, at most {MAX_RECIPIENTS}"));
@@ -548,6 +552,7 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record, String> {
                 attempts,
                 next_attempt,
                 hold,
+                delay_warned,
                 statuses,
             }
         }
@@ -595,6 +600,7 @@ mod tests {
         env.next_attempt = from_millis(1_700_000_300_000);
         env.attempts = 2;
         env.size = 5;
+        env.delay_warned = true;
         env
     }
 
@@ -645,6 +651,7 @@ mod tests {
                 attempts: 2,
                 next_attempt: env.next_attempt,
                 hold: false,
+                delay_warned: true,
                 statuses: env.recipients.iter().map(|r| r.status.clone()).collect(),
             }
         );

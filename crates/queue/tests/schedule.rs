@@ -374,3 +374,58 @@ fn garbage_collection_removes_finished_segments() {
     assert_eq!(read_back(&q, pinned).unwrap(), content("pinned", 600));
     assert_eq!(read_back(&q, held).unwrap(), content("held", 1500));
 }
+
+#[test]
+fn one_delay_warning_after_delay_warning_time() {
+    let (fs, clock, q) = world(|c| c.delay_warning_time = Some(Duration::from_secs(4 * 3600)));
+    let mut env = envelope(3, "example.net");
+    env.recipients[2].notify = Some(mailroom_smtp_proto::Notify::NEVER);
+    let id = q.enqueue(env, &content("late", 700)[..]).unwrap();
+    let mut warnings = Vec::new();
+    for _ in 0..12 {
+        while let Some(l) = q.take() {
+            if l.id() != id {
+                warnings.push(l.id());
+                continue;
+            }
+            q.complete(
+                l,
+                &[
+                    (0, Outcome::Delivered),
+                    (1, Outcome::Deferred(temp("451 4.4.1 no answer"))),
+                    (2, Outcome::Deferred(temp("451 4.4.1 no answer"))),
+                ],
+            )
+            .unwrap();
+        }
+        clock.advance(Duration::from_secs(4001));
+    }
+    assert_eq!(warnings.len(), 1, "exactly one delay warning");
+    let text = String::from_utf8(read_back(&q, warnings[0]).unwrap()).unwrap();
+    assert!(
+        text.contains("Subject: Delayed Mail (still being retried)"),
+        "{text}"
+    );
+    assert!(text.contains("Action: delayed"));
+    assert!(text.contains("Final-Recipient: rfc822; rcpt1@example.net"));
+    assert!(
+        !text.contains("rcpt2@"),
+        "NOTIFY=NEVER recipient warned about"
+    );
+    assert!(!text.contains("rcpt0@"), "delivered recipient warned about");
+    assert!(text.contains("Will-Retry-Until: "));
+    assert!(text.contains("Content-Type: text/rfc822-headers"));
+    assert!(
+        !text.contains("late line 2"),
+        "delay warning returned the body"
+    );
+    // The flag is durable: no second warning after a restart.
+    drop(q);
+    let q = Queue::open(fs, "/q", {
+        let mut c = cfg(&clock);
+        c.delay_warning_time = Some(Duration::from_secs(4 * 3600));
+        c
+    })
+    .unwrap();
+    assert!(q.show(id).unwrap().envelope.delay_warned);
+}
