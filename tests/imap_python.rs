@@ -377,3 +377,180 @@ fn python_imaplib_covers_every_command() {
         ],
     );
 }
+
+const TWO_SESSIONS: &str = r#"
+import threading
+port, root = int(sys.argv[1]), sys.argv[2]
+
+class Idler:
+    """A raw second session that can IDLE (imaplib before 3.14 cannot)."""
+    def __init__(self):
+        self.s = socket.create_connection(('127.0.0.1', port), timeout=10)
+        self.f = self.s.makefile('rb')
+        self.f.readline()
+        self.cmd(b'l LOGIN alice secret')
+        self.cmd(b's SELECT INBOX')
+    def cmd(self, line):
+        tag = line.split()[0]
+        self.s.sendall(line + b'\r\n')
+        out = []
+        while True:
+            l = self.f.readline()
+            assert l, 'connection closed'
+            out.append(l)
+            if l.startswith(tag + b' '):
+                assert l.startswith(tag + b' OK'), out
+                return out
+    def idle(self):
+        self.s.sendall(b'i IDLE\r\n')
+        assert self.f.readline().startswith(b'+'), 'idle continuation'
+    def expect(self, pattern, within=10):
+        self.s.settimeout(within)
+        l = self.f.readline()
+        assert re.search(pattern, l), (pattern, l)
+        return l
+    def done(self):
+        self.s.sendall(b'DONE\r\n')
+        while True:
+            l = self.f.readline()
+            if l.startswith(b'i '):
+                assert l.startswith(b'i OK'), l
+                return
+
+A = imaplib.IMAP4('127.0.0.1', port)
+ok(A.login('alice', 'secret'), 'login A')
+ok(A.select('INBOX'), 'select A')
+B = Idler()
+
+# New mail from another session is announced to the idler.
+B.idle()
+ok(A.append('INBOX', None, None, b'Subject: one\r\n\r\n1\r\n'), 'append')
+B.expect(rb'^\* 1 EXISTS')
+# New mail delivered into the Maildir by another process (as LMTP does): found by polling.
+name = '%d.M1P1Q1.external,S=20' % int(time.time())
+with open(os.path.join(root, 'tmp', name), 'wb') as f:
+    f.write(b'Subject: two\r\n\r\n2\r\n')
+os.rename(os.path.join(root, 'tmp', name), os.path.join(root, 'new', name))
+B.expect(rb'^\* 2 EXISTS')
+# Another session's flag change.
+ok(A.noop(), 'noop A')
+ok(A.store('1', '+FLAGS', r'(\Flagged)'), 'store A')
+B.expect(rb'^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)')
+# Another session's expunge (EXPUNGE decrements the count: no EXISTS follows).
+ok(A.store('1', '+FLAGS', r'(\Deleted)'), 'delete A')
+B.expect(rb'^\* 1 FETCH')
+ok(A.expunge(), 'expunge A')
+B.expect(rb'^\* 1 EXPUNGE')
+B.done()
+out = b''.join(B.cmd(b'f UID FETCH 1:* (UID)'))
+assert b'UID 2' in out and b'UID 1 ' not in out, out
+
+# Concurrent STORE on one message from both sessions: no update lost.
+ok(A.noop(), 'noop A')
+for k in range(10):
+    kw_a, kw_b = b'$a%d' % k, b'$b%d' % k
+    t = threading.Thread(target=lambda: ok(A.store('1', '+FLAGS', '(%s)' % kw_a.decode()), 'A'))
+    t.start()
+    B.cmd(b'x STORE 1 +FLAGS (' + kw_b + b')')
+    t.join()
+ok(A.noop(), 'noop: learn of B\'s last change')
+flags = ok(A.fetch('1', '(FLAGS)'), 'flags')[0]
+for k in range(10):
+    assert b'$a%d' % k in flags and b'$b%d' % k in flags, flags
+
+# Concurrent EXPUNGE from both sessions, then new mail: UIDs never reused.
+for i in range(5):
+    ok(A.append('INBOX', r'(\Deleted)', None, b'Subject: d\r\n\r\nd\r\n'), 'append d')
+ok(A.noop(), 'noop')
+B.cmd(b'n NOOP')
+t = threading.Thread(target=lambda: ok(A.expunge(), 'expunge A'))
+t.start()
+B.cmd(b'e EXPUNGE')
+t.join()
+r = ok(A.append('INBOX', None, None, b'Subject: last\r\n\r\nlast\r\n'), 'append last')
+assert b'APPENDUID' in r[0] and int(re.search(rb'APPENDUID \d+ (\d+)', r[0]).group(1)) == 8, r
+ok(A.noop(), 'noop')
+uids = ok(A.uid('SEARCH', None, 'ALL'), 'uids')[0].split()
+assert uids == [b'2', b'8'], uids
+out = b''.join(B.cmd(b'z UID SEARCH ALL'))
+assert b'SEARCH 2 8' in out, out
+A.logout()
+print("ALL OK")
+"#;
+
+#[test]
+fn two_sessions_idle_and_concurrent_store_and_expunge() {
+    let dir = mailroom_testkit::temp_dir();
+    let ports = start(dir.path());
+    let root = dir.path().join("alice").join("Maildir");
+    let script = format!("{COMMON}{TWO_SESSIONS}");
+    run_python(
+        &script,
+        &[ports.plain.to_string(), root.display().to_string()],
+    );
+}
+
+const HOSTILE: &str = r#"
+port, home = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(('127.0.0.1', port), timeout=10)
+f = s.makefile('rb')
+assert f.readline().startswith(b'* OK')
+def send(line):
+    s.sendall(line + b'\r\n')
+def until(tag):
+    out = []
+    while True:
+        l = f.readline()
+        assert l, ('closed', out)
+        out.append(l)
+        if l.startswith(tag + b' '):
+            return l, out
+# Commands in the wrong state.
+send(b'w1 SELECT INBOX'); l, _ = until(b'w1'); assert l.startswith(b'w1 BAD'), l
+send(b'w2 FETCH 1 FLAGS'); l, _ = until(b'w2'); assert l.startswith(b'w2 BAD'), l
+send(b'w3 LOGIN alice secret'); l, _ = until(b'w3'); assert l.startswith(b'w3 OK'), l
+send(b'w4 FETCH 1 FLAGS'); l, _ = until(b'w4'); assert l.startswith(b'w4 BAD'), l
+send(b'w5 EXPUNGE'); l, _ = until(b'w5'); assert l.startswith(b'w5 BAD'), l
+# Mailbox names that try to leave the Maildir.
+for i, name in enumerate([b'..', b'"../x"', b'"a/b"', b'"~x"', b'"/etc"', b'"Sent/../../x"',
+                          b'"x/../../../y"', b'".hidden"', b'"a..b"', b'"tmp"', b'"cur"']):
+    for cmd in [b'CREATE', b'SELECT', b'DELETE', b'STATUS %s (MESSAGES)']:
+        tag = b'h%d' % i
+        line = (cmd % name) if b'%s' in cmd else cmd + b' ' + name
+        send(tag + b' ' + line); l, out = until(tag)
+        assert l.startswith(tag + b' NO') or l.startswith(tag + b' BAD'), (line, l)
+send(b'r1 RENAME Sent "../../escaped"'); l, _ = until(b'r1'); assert not l.startswith(b'r1 OK'), l
+send(b'r2 APPEND "../x" {3+}\r\nabc'); l, _ = until(b'r2'); assert not l.startswith(b'r2 OK'), l
+# A 4 GB literal announced: refused without a continuation request, connection usable.
+send(b'big APPEND INBOX {4294967296}')
+l = f.readline()
+assert l.startswith(b'big NO') or l.startswith(b'big BAD'), l
+send(b'n1 NOOP'); l, _ = until(b'n1'); assert l.startswith(b'n1 OK'), l
+# A million open parentheses: BAD, nothing else.
+send(b'p1 SEARCH ' + b'(' * 1000000)
+l, out = until(b'p1'); assert l.startswith(b'p1 BAD'), l
+send(b'p2 SEARCH ' + b'(' * 1000 + b'ALL' + b')' * 1000)
+l, out = until(b'p2'); assert l.startswith(b'p2 BAD') or l.startswith(b'p2 NO'), l
+send(b'n2 NOOP'); l, _ = until(b'n2'); assert l.startswith(b'n2 OK'), l
+send(b'q LOGOUT'); until(b'q')
+# Nothing was made outside the user's Maildir.
+assert sorted(os.listdir(home)) == ['Maildir'], os.listdir(home)
+parent = os.path.dirname(home)
+assert sorted(os.listdir(parent)) == ['alice'], os.listdir(parent)
+for dirpath, dirs, files in os.walk(os.path.join(home, 'Maildir')):
+    for d in dirs:
+        assert '..' not in d and d not in ('x', 'y', 'escaped', 'etc'), (dirpath, d)
+print("ALL OK")
+"#;
+
+#[test]
+fn hostile_input_gets_bad_or_no_and_stays_inside_the_maildir() {
+    let dir = mailroom_testkit::temp_dir();
+    let ports = start(dir.path());
+    let home = dir.path().join("alice");
+    let script = format!("{COMMON}{HOSTILE}");
+    run_python(
+        &script,
+        &[ports.plain.to_string(), home.display().to_string()],
+    );
+}

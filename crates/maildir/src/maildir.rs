@@ -563,6 +563,36 @@ impl<F: Fs> Maildir<F> {
     /// [`ReadError::NotFound`] when the message is gone, [`ReadError::Rename`] or
     /// [`ReadError::SyncDir`] otherwise.
     pub fn set_flags(&self, message: &Message, flags: Flags) -> Result<Message, ReadError> {
+        match self.rename_flags(message, flags, true)? {
+            Some(m) => Ok(m),
+            None => Err(self.not_found(&message.key)),
+        }
+    }
+
+    /// Like [`Maildir::set_flags`], but only if the message is still under the name it was
+    /// listed with: `Ok(None)` when another process renamed (or removed) it meanwhile. The
+    /// rename is then a compare-and-swap: a caller that computed `flags` from the listed ones
+    /// (add `\Seen` to them, say) reads the message again and retries, so a concurrent
+    /// change is never overwritten, which `set_flags` (following the message to its new
+    /// name with the flags computed before) cannot promise.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Rename`] or [`ReadError::SyncDir`].
+    pub fn set_flags_if_unchanged(
+        &self,
+        message: &Message,
+        flags: Flags,
+    ) -> Result<Option<Message>, ReadError> {
+        self.rename_flags(message, flags, false)
+    }
+
+    fn rename_flags(
+        &self,
+        message: &Message,
+        flags: Flags,
+        follow: bool,
+    ) -> Result<Option<Message>, ReadError> {
         let other = if message.info_v2 {
             message.other_info.as_str()
         } else {
@@ -570,7 +600,7 @@ impl<F: Fs> Maildir<F> {
         };
         let new_name = name::cur_name(&message.key, flags, other);
         if message.subdir == Subdir::Cur && new_name == message.file_name {
-            return Ok(message.clone());
+            return Ok(Some(message.clone()));
         }
         if new_name.len() > MAX_NAME_LEN {
             return Err(ReadError::InvalidKey {
@@ -583,13 +613,16 @@ impl<F: Fs> Maildir<F> {
         let to = cur.join(&new_name);
         if let Err(source) = self.fs.rename(&from, &to) {
             if source.kind() == io::ErrorKind::NotFound {
+                if !follow {
+                    return Ok(None);
+                }
                 // Renamed by another process since it was listed: retry on its current name.
                 if let Some(now) = self.find(message.key.as_str())?
                     && (now.file_name != message.file_name || now.subdir != message.subdir)
                 {
-                    return self.set_flags(&now, flags);
+                    return self.rename_flags(&now, flags, true);
                 }
-                return Err(self.not_found(&message.key));
+                return Ok(None);
             }
             return Err(ReadError::Rename { from, to, source });
         }
@@ -602,10 +635,12 @@ impl<F: Fs> Maildir<F> {
                 .sync_dir(&new)
                 .map_err(|source| ReadError::SyncDir { path: new, source })?;
         }
-        Message::from_name(Subdir::Cur, new_name).map_err(|reason| ReadError::InvalidKey {
-            key: message.key.as_str().to_owned(),
-            reason,
-        })
+        Message::from_name(Subdir::Cur, new_name)
+            .map(Some)
+            .map_err(|reason| ReadError::InvalidKey {
+                key: message.key.as_str().to_owned(),
+                reason,
+            })
     }
 
     /// Adds `flags` to the message's flags (see [`Maildir::set_flags`]).
@@ -805,5 +840,33 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod compare_and_swap_tests {
+    use super::*;
+
+    #[test]
+    fn set_flags_if_unchanged_refuses_a_stale_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path().join("Maildir")).unwrap();
+        md.deliver(&b"Subject: x\r\n\r\nx\r\n"[..]).unwrap();
+        let listed = md.scan().unwrap().messages.remove(0);
+        // Another session adds \Flagged first.
+        let other = md.add_flags(&listed, Flags::FLAGGED).unwrap();
+        // Ours, computed from the stale listing, must not overwrite it.
+        assert!(
+            md.set_flags_if_unchanged(&listed, listed.flags().union(Flags::SEEN))
+                .unwrap()
+                .is_none()
+        );
+        let now = md.find(listed.key().as_str()).unwrap().unwrap();
+        assert_eq!(now.flags(), other.flags());
+        let done = md
+            .set_flags_if_unchanged(&now, now.flags().union(Flags::SEEN))
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.flags(), Flags::FLAGGED.union(Flags::SEEN));
     }
 }

@@ -313,7 +313,7 @@ impl Backend {
         let last = sel.msgs.last().map_or(0, |m| m.uid);
         let before = sel.msgs.len();
         sel.msgs.extend(now.into_iter().filter(|m| m.uid > last));
-        if sel.msgs.len() != before || (expunges && !out.is_empty()) {
+        if sel.msgs.len() != before {
             out.push(Data::Exists(sel.msgs.len() as u32));
         }
         out
@@ -328,7 +328,29 @@ impl Backend {
     /// Answers one command.
     pub fn command(&mut self, command: mailroom_imap_proto::types::Command, utf8: bool) -> Answer {
         use CommandBody as C;
-        match command.body {
+        // RFC 9051 7.5.1: expunges may be announced during UID commands, not during FETCH,
+        // STORE and SEARCH by sequence number; so UID commands first bring the view up to date.
+        let is_uid = matches!(
+            command.body,
+            C::Fetch { uid: true, .. }
+                | C::Store { uid: true, .. }
+                | C::Search { uid: true, .. }
+                | C::Copy { uid: true, .. }
+                | C::Move { uid: true, .. }
+        );
+        let before = if is_uid { self.sync(true) } else { Vec::new() };
+        let mut answer = self.dispatch(command.body, utf8);
+        if !before.is_empty() {
+            let rest = std::mem::take(&mut answer.untagged);
+            answer.untagged = before.into_iter().map(Response::Data).collect();
+            answer.untagged.extend(rest);
+        }
+        answer
+    }
+
+    fn dispatch(&mut self, body: CommandBody, utf8: bool) -> Answer {
+        use CommandBody as C;
+        match body {
             C::Noop | C::Check => Answer::ok("NOOP completed").with_data(self.sync(true)),
             C::Id(_) => Answer::ok("ID completed")
                 .with_data([Data::Id(Some(vec![(istr("name"), Some(istr("mailroom")))]))]),
@@ -938,17 +960,25 @@ impl Backend {
             let mut flags = m.md.flags();
             let mut flags_changed = false;
             if sets_seen && !flags.contains(Flags::SEEN) {
-                let current = sel
-                    .maildir
-                    .find(m.md.key().as_str())
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| m.md.clone());
-                if let Ok(new) = sel.maildir.add_flags(&current, Flags::SEEN) {
-                    flags = new.flags();
-                    sel.msgs[i].md = new;
-                    flags_changed = true;
-                    changed = true;
+                // Compare-and-swap as in STORE, so a concurrent flag change is kept.
+                for _ in 0..100 {
+                    let Some(current) = sel.maildir.find(m.md.key().as_str()).ok().flatten() else {
+                        break;
+                    };
+                    match sel
+                        .maildir
+                        .set_flags_if_unchanged(&current, current.flags().union(Flags::SEEN))
+                    {
+                        Ok(Some(new)) => {
+                            flags = new.flags();
+                            sel.msgs[i].md = new;
+                            flags_changed = true;
+                            changed = true;
+                            break;
+                        }
+                        Ok(None) => continue,
+                        Err(_) => break,
+                    }
                 }
             }
             let raw = if needs_parse {
@@ -1060,12 +1090,7 @@ impl Backend {
         if changed {
             self.changed();
         }
-        let mut a = Answer::ok("FETCH completed").with_data(out);
-        if uid {
-            a.untagged
-                .extend(self.sync(true).into_iter().map(Response::Data));
-        }
-        a
+        Answer::ok("FETCH completed").with_data(out)
     }
 
     fn store(
@@ -1100,22 +1125,33 @@ impl Backend {
             let Some(m) = sel.msgs.get(i).cloned() else {
                 continue;
             };
-            // The file may have been renamed by another session: find its current name.
-            let Some(current) = sel.maildir.find(m.md.key().as_str()).ok().flatten() else {
-                continue;
-            };
-            let new_flags = match kind {
-                StoreKind::Replace => bits,
-                StoreKind::Add => current.flags().union(bits),
-                StoreKind::Remove => current.flags().difference(bits),
-            };
-            let updated = if new_flags == current.flags() {
-                current
-            } else {
-                match sel.maildir.set_flags(&current, new_flags) {
-                    Ok(u) => u,
+            // The rename is the compare-and-swap: another session (or process) that renamed
+            // the file first makes ours fail, and we read the flags again and retry, so no
+            // update is lost.
+            let mut attempt = 0;
+            let (updated, new_flags) = loop {
+                attempt += 1;
+                let Some(current) = sel.maildir.find(m.md.key().as_str()).ok().flatten() else {
+                    break (None, Flags::empty());
+                };
+                let new_flags = match kind {
+                    StoreKind::Replace => bits,
+                    StoreKind::Add => current.flags().union(bits),
+                    StoreKind::Remove => current.flags().difference(bits),
+                };
+                if new_flags == current.flags() {
+                    break (Some(current), new_flags);
+                }
+                match sel.maildir.set_flags_if_unchanged(&current, new_flags) {
+                    Ok(Some(u)) => break (Some(u), new_flags),
+                    Ok(None) if attempt < 100 => continue,
+                    Ok(None) => return no("[INUSE] the message keeps changing; try again"),
                     Err(e) => return no(format!("[SERVERBUG] {e}")),
                 }
+            };
+            // Expunged meanwhile: nothing to store, the EXPUNGE comes with the next sync.
+            let Some(updated) = updated else {
+                continue;
             };
             sel.msgs[i].md = updated;
             if !silent {
