@@ -20,6 +20,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mailroom_smtp_proto::date::{CivilTime, rfc5322_date};
 use mailroom_smtp_proto::{Mailbox, ReversePath};
 
 use crate::address::canonicalize;
@@ -463,52 +464,13 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let secs = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(_) => 0,
-    };
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days_from_civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let weekday = (days + 4).rem_euclid(7) as u32; // 1970-01-01 was a Thursday.
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-        weekday,
-    )
-}
-
-/// `Sat, 21 Nov 2026 02:53:03 +0000` (RFC 5322 §3.3), in UTC.
-pub fn rfc5322_date(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, m, d, hh, mm, ss, wd) = civil(t);
-    format!(
-        "{}, {d} {} {y} {hh:02}:{mm:02}:{ss:02} +0000",
-        DAYS[wd as usize % 7],
-        MONTHS[(m as usize + 11) % 12]
-    )
-}
-
+/// `20261121025303`: the time part of the Message-Id cleanup adds, as Postfix does.
 fn compact_date(t: SystemTime) -> String {
-    let (y, m, d, hh, mm, ss, _) = civil(t);
-    format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}")
+    let c = CivilTime::from_system_time(t);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
 }
 
 /// Runs the whole pass over a message held in memory.
@@ -550,11 +512,11 @@ mod tests {
 
     #[test]
     fn date_format() {
-        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 1 Jan 1970 00:00:00 +0000");
         assert_eq!(
             rfc5322_date(info().arrival),
             "Sat, 21 Nov 2026 02:53:03 +0000"
         );
+        assert_eq!(compact_date(info().arrival), "20261121025303");
     }
 
     #[test]
