@@ -18,7 +18,7 @@
 //! with [`HeaderCleanup::finish`]. Text that cleanup writes into a header (added headers,
 //! REPLACE, PREPEND, `$n` substitutions) never holds CR, LF or NUL: they become spaces.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use mailroom_smtp_proto::date::{CivilTime, rfc5322_date};
 use mailroom_smtp_proto::{Mailbox, ReversePath};
@@ -496,7 +496,7 @@ mod tests {
     use super::*;
     use crate::table::{Maps, RegexpTable, Table};
     use std::path::Path;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn info() -> MessageInfo {
         MessageInfo {
