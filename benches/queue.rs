@@ -219,6 +219,17 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     enqueue(&mut c, root.path());
     take_complete(&mut c, root.path());
-    memory(&mut c);
+    // Building the big queue takes seconds: only when no filter excludes it.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| "queue/memory".contains(f.as_str()) || f.contains("memory"))
+    {
+        memory(&mut c);
+    }
     c.final_summary();
 }

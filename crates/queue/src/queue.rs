@@ -1513,7 +1513,6 @@ fn recover<F: Fs>(
     segs.sort();
     let next_seg = segs.last().map_or(1, |(n, _)| n + 1);
     let last_seg = segs.last().map(|(n, _)| *n);
-    let mut bodies_wanted: HashMap<QueueId, u32> = HashMap::new();
     // (segment, length as found, (previous segment, its length when this one began)).
     let mut chain: Vec<(u64, u64, (u64, u64))> = Vec::new();
     let mut last = (0u64, 0u64);
@@ -1592,10 +1591,7 @@ fn recover<F: Fs>(
                             seg: seq,
                             offset: (pos + record::RECORD_HEADER_LEN + body_offset) as u64,
                         },
-                        BodyRef::External { crc } => {
-                            bodies_wanted.insert(id, crc);
-                            BodyLoc::External { crc }
-                        }
+                        BodyRef::External { crc } => BodyLoc::External { crc },
                     };
                     index.insert(
                         id,
@@ -1644,7 +1640,6 @@ fn recover<F: Fs>(
                     index.make_ready(id);
                 }
                 Ok(Record::Remove { id, .. }) => {
-                    bodies_wanted.remove(&id);
                     index.remove(id);
                 }
                 Err(why) => {
