@@ -49,6 +49,11 @@ struct Selected {
     keywords: Vec<(u8, String)>,
     /// SEARCHRES (`$`).
     saved: Vec<u32>,
+    /// Modification times of `new/` and `cur/` when the view was last read, if old enough to
+    /// trust (see [`Backend::sync`]).
+    stamp: Option<(SystemTime, SystemTime)>,
+    /// Expunges seen on disk but not yet announced (during FETCH, STORE, SEARCH).
+    pending_expunge: bool,
 }
 
 /// One session's backend: the logged-in user and the selected mailbox.
@@ -253,6 +258,23 @@ impl Backend {
         let Some(sel) = self.selected.as_mut() else {
             return Vec::new();
         };
+        // Every change to a Maildir (delivery, flag change, expunge) renames or creates an
+        // entry of new/ or cur/, which updates that directory's mtime. When both are as they
+        // were at the last read, nothing changed and the scan is skipped (what makes one
+        // command per message, as mbsync sends, cheap). A time less than two seconds old is
+        // not trusted: file-system clocks tick coarsely, and a change within the same tick
+        // as our read would leave the time unchanged.
+        let stamp = dir_stamp(sel.maildir.path());
+        if stamp.is_some() && stamp == sel.stamp && !(expunges && sel.pending_expunge) {
+            return Vec::new();
+        }
+        sel.stamp = stamp.filter(|(a, b)| {
+            let now = SystemTime::now();
+            [a, b].iter().all(|t| {
+                now.duration_since(**t)
+                    .is_ok_and(|d| d > std::time::Duration::from_secs(2))
+            })
+        });
         let Ok(list) = sel.maildir.sync_uids() else {
             return Vec::new();
         };
@@ -285,6 +307,7 @@ impl Backend {
         let mut out = Vec::new();
         let present: HashMap<u32, &Msg> = now.iter().map(|m| (m.uid, m)).collect();
         // Expunges, highest sequence number first so each number is valid when sent.
+        sel.pending_expunge = !expunges && sel.msgs.iter().any(|m| !present.contains_key(&m.uid));
         if expunges {
             for i in (0..sel.msgs.len()).rev() {
                 if !present.contains_key(&sel.msgs[i].uid) {
@@ -460,6 +483,8 @@ impl Backend {
             msgs: Vec::new(),
             keywords: Vec::new(),
             saved: Vec::new(),
+            stamp: None,
+            pending_expunge: false,
         });
         let _ = self.sync(true);
         let Some(sel) = &self.selected else {
@@ -1414,6 +1439,16 @@ fn deliver(
     let list = md.sync_uids().map_err(|e| no(format!("[SERVERBUG] {e}")))?;
     list.uid_of(delivered.key.as_str())
         .ok_or_else(|| no("[SERVERBUG] the message vanished"))
+}
+
+/// Modification times of a Maildir's `new/` and `cur/`.
+fn dir_stamp(path: &std::path::Path) -> Option<(SystemTime, SystemTime)> {
+    let m = |d: &str| {
+        std::fs::metadata(path.join(d))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    Some((m("new")?, m("cur")?))
 }
 
 fn cut(bytes: Vec<u8>, partial: Option<(u32, u32)>) -> (Vec<u8>, Option<u32>) {
