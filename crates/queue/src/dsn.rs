@@ -10,7 +10,7 @@
 //! §4.5.5), and never sent for a message whose reverse-path is null, so bounces cannot loop.
 
 use std::io::{self, Read};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use mailroom_smtp_proto::{ForwardPath, Mailbox, Ret, ReversePath};
 
@@ -37,54 +37,9 @@ fn rfc822_address(p: &ForwardPath) -> String {
     }
 }
 
-/// A UTC time broken into calendar parts.
-pub(crate) struct Civil {
-    pub(crate) weekday: &'static str,
-    pub(crate) day: i64,
-    pub(crate) month: &'static str,
-    pub(crate) year: i64,
-    pub(crate) hour: u64,
-    pub(crate) minute: u64,
-    pub(crate) second: u64,
-}
-
-/// Breaks `t` into calendar parts (UTC), with Howard Hinnant's days-to-civil algorithm.
-pub(crate) fn civil(t: SystemTime) -> Civil {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    Civil {
-        weekday: DAYS[days.rem_euclid(7) as usize],
-        day,
-        month: MONTHS[((month - 1).rem_euclid(12)) as usize],
-        year,
-        hour: rem / 3600,
-        minute: rem / 60 % 60,
-        second: rem % 60,
-    }
-}
-
-/// `Wed, 21 Nov 2026 02:42:46 +0000` (RFC 5322 §3.3), in UTC.
-pub fn rfc5322_date(t: SystemTime) -> String {
-    let c = civil(t);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        c.weekday, c.day, c.month, c.year, c.hour, c.minute, c.second
-    )
-}
+/// RFC 5322 dates, from the workspace's one formatter (re-exported: `queue_tool` and the
+/// server print queue times with it).
+pub use mailroom_smtp_proto::date::rfc5322_date;
 
 /// The recipients a DSN reports: bounced (deferred, for a delay warning), and NOTIFY did not
 /// exclude it (RFC 3461 §4.1: without NOTIFY, failures and, at the MTA's choice, delays).

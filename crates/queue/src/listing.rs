@@ -34,7 +34,7 @@ pub fn postqueue_listing(summaries: &[Summary]) -> String {
             QueueState::Hold => "!",
             _ => " ",
         };
-        let c = crate::dsn::civil(s.envelope.arrival);
+        let c = mailroom_smtp_proto::date::CivilTime::from_system_time(s.envelope.arrival);
         let sender = match s.envelope.reverse_path.mailbox() {
             Some(m) => m.to_string(),
             None => "MAILER-DAEMON".into(),
@@ -42,7 +42,14 @@ pub fn postqueue_listing(summaries: &[Summary]) -> String {
         let _ = writeln!(
             out,
             "{}{mark}{:>8} {} {} {:>2} {:02}:{:02}:{:02}  {sender}",
-            s.id, s.envelope.size, c.weekday, c.month, c.day, c.hour, c.minute, c.second
+            s.id,
+            s.envelope.size,
+            c.weekday_name(),
+            c.month_name(),
+            c.day,
+            c.hour,
+            c.minute,
+            c.second
         );
         let mut last_reason: Option<&str> = None;
         for r in &s.envelope.recipients {

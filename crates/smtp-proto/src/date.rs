@@ -55,18 +55,30 @@ impl CivilTime {
     }
 }
 
+impl CivilTime {
+    /// `day-name` of RFC 5322 §3.3: `Mon` to `Sun`.
+    pub fn weekday_name(&self) -> &'static str {
+        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        DAYS[self.weekday as usize % 7]
+    }
+
+    /// `month` of RFC 5322 §3.3: `Jan` to `Dec`.
+    pub fn month_name(&self) -> &'static str {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        MONTHS[(self.month as usize + 11) % 12]
+    }
+}
+
 /// `Sat, 21 Nov 2026 02:53:03 +0000`: RFC 5322 §3.3 `date-time` in UTC.
 pub fn rfc5322_date(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let c = CivilTime::from_system_time(t);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        DAYS[c.weekday as usize % 7],
+        c.weekday_name(),
         c.day,
-        MONTHS[(c.month as usize + 11) % 12],
+        c.month_name(),
         c.year,
         c.hour,
         c.minute,
