@@ -7,7 +7,8 @@
 //! server print-default-config            the embedded default, every key documented
 //! ```
 //!
-//! With no configuration it listens on loopback only (SMTP 2525, submission 2587), keeps its
+//! With no configuration it listens on loopback only (SMTP 2525, submission 2587 with STARTTLS,
+//! submissions 2465 with implicit TLS), keeps its
 //! data under `./mailroom-data`, serves the domain `localhost`, and creates a demo user whose
 //! password it prints once. The banner says how to send a first message and where it lands.
 //!
@@ -88,9 +89,10 @@ fn banner(running: &server::Running, shared: &server::Shared, first: Option<&ser
         "mailroom: submission on {} (STARTTLS, then AUTH PLAIN/LOGIN)",
         show(b.submission)
     );
-    if b.submissions.is_some() {
-        println!("mailroom: submissions (implicit TLS) is not served yet");
-    }
+    println!(
+        "mailroom: submissions on {} (implicit TLS, then AUTH PLAIN/LOGIN)",
+        show(b.submissions)
+    );
     println!("mailroom: data in {}", c.data_directory.display());
     let user = if c.demo_user.is_empty() {
         "postmaster".to_string()

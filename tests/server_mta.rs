@@ -36,6 +36,7 @@ struct Server {
     _child: Running,
     smtp: String,
     submission: String,
+    submissions: String,
     password: String,
     log: PathBuf,
     data: PathBuf,
@@ -46,7 +47,7 @@ impl Server {
         let data = dir.join("data");
         let conf = dir.join("mailroom.toml");
         let text = format!(
-            "data_directory = {:?}\nsmtpd_listen = \"127.0.0.1:0\"\nsubmission_listen = \"127.0.0.1:0\"\nsubmissions_listen = \"\"\n{config}",
+            "data_directory = {:?}\nsmtpd_listen = \"127.0.0.1:0\"\nsubmission_listen = \"127.0.0.1:0\"\nsubmissions_listen = \"127.0.0.1:0\"\n{config}",
             data.display().to_string()
         );
         std::fs::write(&conf, text).unwrap();
@@ -79,6 +80,7 @@ impl Server {
         Server {
             smtp: find("mailroom: SMTP on "),
             submission: find("mailroom: submission on "),
+            submissions: find("mailroom: submissions on "),
             password: find("mailroom: created the demo user demo@localhost with password "),
             _child: child,
             log,
@@ -245,10 +247,31 @@ fn open_relay_probes_refused_and_submission_relays() {
     );
     assert_eq!(out.trim(), "530");
 
-    let relayed = wait_files(&dir.path().join("sink"), 1, 20);
-    assert_eq!(relayed.len(), 1, "{}", server.log());
-    let text = std::fs::read_to_string(&relayed[0]).unwrap();
-    assert!(text.contains("via relayhost"), "{text}");
+    // Submissions: implicit TLS from the first octet (Python's SMTP_SSL), then AUTH and relay.
+    let (host, port) = server.submissions.rsplit_once(':').unwrap();
+    let script = format!(
+        "import smtplib, ssl\nctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\n\
+         s = smtplib.SMTP_SSL({host:?}, {port}, context=ctx)\ns.ehlo('client.example')\nprint(s.has_extn('starttls'))\n\
+         s.login('demo@localhost', {:?})\n\
+         s.sendmail('demo@localhost', ['user@remote.example'], 'Subject: relayed\\r\\n\\r\\nvia submissions\\r\\n')\ns.quit()\n",
+        server.password
+    );
+    let out = Command::new(py).arg("-c").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "submissions: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "False");
+
+    let relayed = wait_files(&dir.path().join("sink"), 2, 20);
+    assert_eq!(relayed.len(), 2, "{}", server.log());
+    let texts: String = relayed
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert!(texts.contains("via relayhost"), "{texts}");
+    assert!(texts.contains("via submissions"), "{texts}");
     let mapped = wait_files(&dir.path().join("sink2"), 1, 20);
     assert_eq!(mapped.len(), 1, "{}", server.log());
     assert!(
@@ -258,7 +281,7 @@ fn open_relay_probes_refused_and_submission_relays() {
     );
     let log = server.wait_log(
         "both relayed",
-        |l| l.matches("status=sent").count() >= 2,
+        |l| l.matches("status=sent").count() >= 3,
         10,
     );
     assert!(

@@ -322,8 +322,11 @@ pub async fn serve(
         config.auth_requires_tls = true;
     }
     let max = c.smtpd_client_connection_count_limit;
-    let server = Server::new(config, Smtpd { shared, role })
-        .with_tls(tls)
-        .max_connections(max);
+    let server = Server::new(config, Smtpd { shared, role }).max_connections(max);
+    let server = if role == Role::Submissions {
+        server.with_implicit_tls(tls)
+    } else {
+        server.with_tls(tls)
+    };
     server.serve_with_shutdown(listener, shutdown).await
 }

@@ -870,7 +870,9 @@ impl<F: Fs> Queue<F> {
 
     fn current_seg(&self) -> u64 {
         let log = lock(&self.inner.log);
-        if log.file.is_some() {
+        // While a group is written its leader holds the file (taken out of `log.file`): the
+        // segment being appended to is still `log.seg`, and must not look collectable.
+        if log.file.is_some() || log.writing {
             log.seg
         } else {
             log.next_seg

@@ -193,3 +193,41 @@ async fn silent_client_times_out() {
     assert_eq!(n, 0, "the connection stays open: {rest:?}");
     server.stop().await;
 }
+
+/// Implicit TLS (RFC 8314, the submissions port): the handshake comes first, the greeting is
+/// read under TLS, STARTTLS is not offered and AUTH (which requires TLS) is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_greets_after_the_handshake() {
+    let tls = self_signed();
+    let server_tls = tls.server.clone();
+    let server =
+        start_with(move |h| Server::with_shared_handler(config(), h).with_implicit_tls(server_tls))
+            .await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(tls.client);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = connector.connect(name, tcp).await.unwrap();
+    let mut r = BufReader::new(stream);
+    assert!(reply(&mut r).await.starts_with("220 "));
+    send(r.get_mut(), b"EHLO c.example\r\n").await;
+    let ehlo = reply(&mut r).await;
+    assert!(
+        !ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"),
+        "{ehlo}"
+    );
+    send(r.get_mut(), b"QUIT\r\n").await;
+    assert_eq!(reply(&mut r).await, "221 2.0.0 Bye\r\n");
+    server.stop().await;
+
+    // A plain-text client gets no greeting: the server waits for a TLS ClientHello.
+    let tls = self_signed();
+    let server_tls = tls.server.clone();
+    let server =
+        start_with(move |h| Server::with_shared_handler(config(), h).with_implicit_tls(server_tls))
+            .await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let mut r = BufReader::new(tcp);
+    let greeting = tokio::time::timeout(Duration::from_millis(300), reply(&mut r)).await;
+    assert!(greeting.is_err(), "greeted in plain text: {greeting:?}");
+    server.stop().await;
+}

@@ -209,6 +209,16 @@ impl ServerSession {
         session
     }
 
+    /// A session on a connection that is under TLS from its first octet (RFC 8314 §3,
+    /// implicit TLS: the submissions port): as [`ServerSession::new`] with TLS active, so
+    /// STARTTLS is not offered and AUTH that requires TLS is. Call it once the handshake is
+    /// done; the greeting is queued.
+    pub fn new_tls(config: Arc<ServerConfig>, now: Instant) -> Self {
+        let mut session = Self::new(config, now);
+        session.tls = true;
+        session
+    }
+
     /// The settings this session runs with.
     pub fn config(&self) -> &ServerConfig {
         &self.config

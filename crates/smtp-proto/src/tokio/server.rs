@@ -149,6 +149,7 @@ pub struct Server<H: Handler> {
     config: ServerConfig,
     handler: Arc<H>,
     tls: Option<TlsAcceptor>,
+    implicit_tls: bool,
     max_connections: usize,
     grace_period: Duration,
 }
@@ -166,6 +167,7 @@ impl<H: Handler> Server<H> {
             config,
             handler,
             tls: None,
+            implicit_tls: false,
             max_connections: 100,
             grace_period: Duration::from_secs(30),
         }
@@ -176,6 +178,17 @@ impl<H: Handler> Server<H> {
     pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
         self.config.starttls = true;
         self.tls = Some(TlsAcceptor::from(tls));
+        self
+    }
+
+    /// Serves TLS from the first octet (RFC 8314 implicit TLS, the submissions port 465) with
+    /// this rustls configuration: the handshake comes before the greeting, and STARTTLS is not
+    /// offered. A failed or slow (past `command_timeout`) handshake closes the connection.
+    #[must_use]
+    pub fn with_implicit_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.config.starttls = false;
+        self.tls = Some(TlsAcceptor::from(tls));
+        self.implicit_tls = true;
         self
     }
 
@@ -240,6 +253,7 @@ impl<H: Handler> Server<H> {
                                 config: Arc::clone(&config),
                                 handler: Arc::clone(&self.handler),
                                 tls: self.tls.clone(),
+                                implicit_tls: self.implicit_tls,
                                 stopped: stopped.clone(),
                             };
                             tasks.spawn(async move {
@@ -282,6 +296,7 @@ struct Connection<H: Handler> {
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     tls: Option<TlsAcceptor>,
+    implicit_tls: bool,
     stopped: watch::Receiver<bool>,
 }
 
@@ -296,6 +311,9 @@ enum Outcome<IO> {
 impl<H: Handler> Connection<H> {
     async fn run(mut self, tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
+        if self.implicit_tls {
+            return self.run_implicit_tls(tcp, peer).await;
+        }
         let mut session = ServerSession::new(Arc::clone(&self.config), Instant::now());
         let mut ctx = Context {
             peer,
@@ -319,6 +337,32 @@ impl<H: Handler> Connection<H> {
                 let _ = self.drive(stream, &mut session, &mut ctx).await;
             }
         }
+        if ctx.from.is_some() {
+            ctx.clear_envelope();
+            self.handler.reset(&mut ctx).await;
+        }
+    }
+
+    /// Implicit TLS: the handshake first, then the whole session over TLS.
+    async fn run_implicit_tls(mut self, tcp: TcpStream, peer: SocketAddr) {
+        let Some(acceptor) = self.tls.clone() else {
+            return;
+        };
+        let handshake = tokio::time::timeout(self.config.command_timeout, acceptor.accept(tcp));
+        let Ok(Ok(stream)) = handshake.await else {
+            return;
+        };
+        let mut session = ServerSession::new_tls(Arc::clone(&self.config), Instant::now());
+        let mut ctx = Context {
+            peer,
+            tls: true,
+            helo: None,
+            authenticated: None,
+            from: None,
+            recipients: Vec::new(),
+            state: H::State::default(),
+        };
+        let _ = self.drive(stream, &mut session, &mut ctx).await;
         if ctx.from.is_some() {
             ctx.clear_envelope();
             self.handler.reset(&mut ctx).await;
