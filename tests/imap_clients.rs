@@ -183,3 +183,104 @@ fn mbsync_synchronises_1000_messages_both_ways() {
     assert_eq!(state(&inbox), far_state);
     assert_eq!(state(&server), far_state);
 }
+
+/// Runs tmux on a private socket.
+fn tmux(tmux: &Path, socket: &str, args: &[&str]) -> String {
+    let out = Command::new(tmux)
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for_screen(program: &Path, socket: &str, text: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let screen = tmux(program, socket, &["capture-pane", "-p", "-t", "mutt"]);
+        if screen.contains(text) {
+            return screen;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "`{text}` never appeared; the screen:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn neomutt_in_tmux_logs_in_lists_and_opens_a_message() {
+    let Some([neomutt, tmux_path]) = mailroom_testkit::peers(&["neomutt", "tmux"])
+        .map(|v| <[std::path::PathBuf; 2]>::try_from(v).unwrap())
+    else {
+        return;
+    };
+    let dir = mailroom_testkit::temp_dir();
+    let server = dir.path().join("server").join("Maildir");
+    fill(&server, 3);
+    let port = start(&server);
+    let muttrc = dir.path().join("muttrc");
+    std::fs::write(
+        &muttrc,
+        format!(
+            "set folder=\"imap://127.0.0.1:{port}/\"\nset spoolfile=\"+INBOX\"\n\
+             set imap_user=alice\nset imap_pass=secret\n\
+             set ssl_starttls=no\nset ssl_force_tls=no\nset imap_check_subscribed=no\n\
+             set header_cache=\"\"\nset message_cachedir=\"\"\nset sort=date\n\
+             set pager_index_lines=0\nset help=no\nset wait_key=no\nset move=no\nset quit=yes\n"
+        ),
+    )
+    .unwrap();
+    let socket = format!("mailroom-imap-test-{}", std::process::id());
+    let command = format!(
+        "HOME={home} TERM=xterm {neomutt} -n -F {muttrc}",
+        home = dir.path().display(),
+        neomutt = neomutt.display(),
+        muttrc = muttrc.display()
+    );
+    tmux(
+        &tmux_path,
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "mutt",
+            "-x",
+            "160",
+            "-y",
+            "40",
+            &command,
+        ],
+    );
+    let result = std::panic::catch_unwind(|| {
+        // The index lists the INBOX.
+        let screen = wait_for_screen(&tmux_path, &socket, "message 2");
+        assert!(
+            screen.contains("message 0") && screen.contains("message 1"),
+            "{screen}"
+        );
+        // Open the selected message.
+        tmux(&tmux_path, &socket, &["send-keys", "-t", "mutt", "Enter"]);
+        wait_for_screen(&tmux_path, &socket, "body of message");
+        tmux(&tmux_path, &socket, &["send-keys", "-t", "mutt", "q"]);
+        tmux(&tmux_path, &socket, &["send-keys", "-t", "mutt", "q"]);
+        // neomutt writes the \Seen flag back when it leaves the mailbox; wait until it exits.
+        let start = Instant::now();
+        while tmux(&tmux_path, &socket, &["list-sessions"]).contains("mutt") {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "neomutt did not quit"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    tmux(&tmux_path, &socket, &["kill-server"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    // Opening the message set \Seen on the server.
+    assert!(state(&server).iter().any(|(_, f)| f == "S"));
+}
