@@ -5,6 +5,9 @@
 //! server [--config FILE] check           validate the configuration, tables and passwd-file
 //! server [--config FILE] lookup TABLE KEY   query a lookup table (`hash:/etc/aliases`, ...)
 //! server print-default-config            the embedded default, every key documented
+//! server [--config FILE] queue list|show ID|hold ID|release ID|delete ID|flush
+//!                                        postqueue/postsuper on the queue, while the server
+//!                                        is stopped (the queue is locked by a running server)
 //! ```
 //!
 //! With no configuration it listens on loopback only (SMTP 2525, submission 2587 with STARTTLS,
@@ -75,6 +78,81 @@ fn lookup(config: &Config, table: &str, key: &str) -> Result<Option<String>, Str
     };
     let t = mailroom::rewrite::Table::open(&spec, aliases).map_err(|e| e.to_string())?;
     Ok(t.get(key).map(|v| v.into_owned()))
+}
+
+/// `queue list|show|hold|release|delete|flush` on the queue of a stopped server.
+fn queue_command(config: Config, args: &[&str]) -> ExitCode {
+    use mailroom::queue::{Queue, QueueId, RealFs};
+    let fail = |e: String| {
+        eprintln!("mailroom: {e}");
+        ExitCode::from(75)
+    };
+    let shared_config = match server::open_queue_config(&config) {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    let dir = shared_config.0;
+    let queue = match Queue::open(RealFs, &dir, shared_config.1) {
+        Ok(q) => q,
+        Err(e) => {
+            return fail(format!(
+                "cannot open the queue {} (is the server running? stop it first): {e}",
+                dir.display()
+            ));
+        }
+    };
+    let id = |s: &str| {
+        s.parse::<QueueId>()
+            .map_err(|_| format!("bad queue id {s:?}"))
+    };
+    let show = |s: &mailroom::queue::Summary| {
+        let e = &s.envelope;
+        println!(
+            "{}  {:>8} {:?}  <{}>  ({})",
+            s.id,
+            e.size,
+            e.arrival,
+            server::smtpd::reverse_text(&e.reverse_path),
+            s.state
+        );
+        for r in &e.recipients {
+            println!("    {}  {:?}", r.path, r.status);
+        }
+    };
+    let result: Result<(), String> = match args {
+        ["list"] => {
+            let list = queue.list();
+            for s in &list {
+                show(s);
+            }
+            println!("-- {} messages", list.len());
+            Ok(())
+        }
+        ["show", i] => id(i).and_then(|i| {
+            let s = queue.show(i).ok_or(format!("{i}: no such message"))?;
+            show(&s);
+            let mut out = std::io::stdout();
+            queue
+                .export(i, &mut out)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }),
+        ["hold", i] => id(i).and_then(|i| queue.hold(i).map_err(|e| e.to_string())),
+        ["release", i] => id(i).and_then(|i| queue.release(i).map_err(|e| e.to_string())),
+        ["delete", i] => id(i).and_then(|i| queue.delete(i).map_err(|e| e.to_string())),
+        ["flush"] => {
+            println!(
+                "{} deferred messages made ready (delivered at the next start)",
+                queue.flush()
+            );
+            Ok(())
+        }
+        _ => Err("usage: queue list|show ID|hold ID|release ID|delete ID|flush".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
 }
 
 fn banner(running: &server::Running, shared: &server::Shared, first: Option<&server::FirstStart>) {
@@ -191,6 +269,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        ["queue", rest @ ..] => return queue_command(config, rest),
         other => {
             eprintln!("mailroom: unknown command {other:?}; see the top of examples/server.rs");
             return ExitCode::from(64);

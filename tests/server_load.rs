@@ -33,6 +33,11 @@ impl Drop for Running {
 
 /// Starts the server on `port` with its data in `dir/data`; returns once the banner is read.
 fn start(dir: &Path, port: u16) -> Running {
+    start_env(dir, port, &[])
+}
+
+/// As [`start`], with more environment variables.
+fn start_env(dir: &Path, port: u16, env: &[(&str, String)]) -> Running {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -43,6 +48,7 @@ fn start(dir: &Path, port: u16) -> Running {
         .env("MAILROOM_SMTP_LISTEN", format!("127.0.0.1:{port}"))
         .env("MAILROOM_SUBMISSION_LISTEN", "")
         .env("MAILROOM_SUBMISSIONS_LISTEN", "")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -306,4 +312,69 @@ fn sendmail_while_stopped_then_start_delivers() {
             .count(),
         0
     );
+}
+
+/// `queue list|hold|delete` on the queue of a stopped server; refused while it runs.
+#[test]
+fn queue_administration_on_a_stopped_server() {
+    let Some(python) = mailroom_testkit::peer("python3") else {
+        return;
+    };
+    let dir = mailroom_testkit::temp_dir();
+    let port = mailroom_testkit::free_port();
+    let dead = mailroom_testkit::free_port();
+    let admin = |args: &[&str]| {
+        Command::new(example_binary())
+            .env("MAILROOM_DATA", dir.path().join("data"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Relay to a port nobody listens on: the message stays deferred.
+    let relayhost = [("MAILROOM_RELAYHOST", format!("[127.0.0.1]:{dead}"))];
+    let mut server = start_env(dir.path(), port, &relayhost);
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(format!(
+            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\ns.sendmail('demo@localhost', ['x@remote.example'], 'Subject: stuck\\r\\n\\r\\nx\\r\\n')\ns.quit()"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let busy = admin(&["queue", "list"]);
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("stop it first"),
+        "{busy:?}"
+    );
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(server.0.wait().unwrap().success());
+
+    let list = admin(&["queue", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(list.status.success(), "{list:?}");
+    assert!(
+        text.contains("x@remote.example") && text.contains("-- 1 messages"),
+        "{text}"
+    );
+    let id = text.split_whitespace().next().unwrap().to_string();
+    assert!(admin(&["queue", "hold", &id]).status.success());
+    let text = String::from_utf8_lossy(&admin(&["queue", "list"]).stdout).to_string();
+    assert!(text.contains("(hold)"), "{text}");
+    let show = admin(&["queue", "show", &id]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("Subject: stuck"));
+    assert!(admin(&["queue", "delete", &id]).status.success());
+    let text = String::from_utf8_lossy(&admin(&["queue", "list"]).stdout).to_string();
+    assert!(text.contains("-- 0 messages"), "{text}");
 }

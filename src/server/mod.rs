@@ -216,9 +216,51 @@ pub fn open(mut config: Config) -> Result<Arc<Shared>, StartError> {
         Passwd::default()
     };
     let params = Arc::new(build_params(&config, &passwd)?);
-    let route_params = Arc::clone(&params);
+    let qconfig = queue_config(&config, Arc::clone(&params));
+    let queue_dir = config.data_directory.join("queue");
+    let queue = Queue::open(mailroom_queue::RealFs, &queue_dir, qconfig).map_err(|e| {
+        err(format!(
+            "cannot open the queue {}: {e} (is another server running on it?)",
+            queue_dir.display()
+        ))
+    })?;
+    let networks = config.networks();
+    Ok(Arc::new(Shared {
+        config,
+        params,
+        passwd,
+        networks,
+        queue,
+        wake: Notify::new(),
+    }))
+}
+
+/// The queue directory and configuration for `config`, for administration commands that open
+/// the queue of a stopped server.
+///
+/// # Errors
+///
+/// As [`open`].
+pub fn open_queue_config(config: &Config) -> Result<(PathBuf, mailroom_queue::Config), StartError> {
+    let mut config = config.clone();
+    absolutize(&mut config)?;
+    let passwd_path = config.data_path(&config.passwd_file);
+    let passwd = if passwd_path.exists() {
+        Passwd::load(&passwd_path).map_err(err)?
+    } else {
+        Passwd::default()
+    };
+    let params = Arc::new(build_params(&config, &passwd)?);
+    Ok((
+        config.data_directory.join("queue"),
+        queue_config(&config, params),
+    ))
+}
+
+fn queue_config(config: &Config, params: Arc<Params>) -> mailroom_queue::Config {
+    let route_params = params;
     let router = Arc::new(move |path: &ForwardPath| deliver::route(&route_params, path));
-    let qconfig = mailroom_queue::Config {
+    mailroom_queue::Config {
         myhostname: config.myhostname.clone(),
         router,
         backoff: Backoff {
@@ -230,18 +272,7 @@ pub fn open(mut config: Config) -> Result<Arc<Shared>, StartError> {
         },
         logger: Arc::new(|line: &str| tracing::warn!("queue: {line}")),
         ..mailroom_queue::Config::default()
-    };
-    let queue_dir = config.data_directory.join("queue");
-    let queue = Queue::open(mailroom_queue::RealFs, &queue_dir, qconfig).map_err(err)?;
-    let networks = config.networks();
-    Ok(Arc::new(Shared {
-        config,
-        params,
-        passwd,
-        networks,
-        queue,
-        wake: Notify::new(),
-    }))
+    }
 }
 
 /// The addresses the listeners are bound to.
