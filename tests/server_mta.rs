@@ -81,7 +81,10 @@ impl Server {
             smtp: find("mailroom: SMTP on "),
             submission: find("mailroom: submission on "),
             submissions: find("mailroom: submissions on "),
-            password: find("mailroom: created the demo user demo@localhost with password "),
+            password: banner
+                .iter()
+                .find_map(|l| l.split_once(" with password ").map(|(_, p)| p.to_string()))
+                .unwrap_or_default(),
             _child: child,
             log,
             data,
@@ -411,4 +414,44 @@ fn lmtp_transport_delivers_to_dovecot() {
         out.contains("Subject: over lmtp") && out.contains("hello dovecot"),
         "{out}"
     );
+}
+
+/// The smtp agent uses STARTTLS when the next hop offers it (opportunistic, Postfix's `may`):
+/// one server relays through another (whose port-25 role offers STARTTLS with its
+/// self-signed certificate); the receiving side's trace header says ESMTPS.
+#[test]
+fn smtp_agent_uses_starttls_when_offered() {
+    let Some(py) = mailroom_testkit::peer("python3") else {
+        return;
+    };
+    let far_dir = mailroom_testkit::temp_dir();
+    let far = Server::start(far_dir.path(), "myhostname = \"b.example\"\n");
+    let near_dir = mailroom_testkit::temp_dir();
+    let near = Server::start(
+        near_dir.path(),
+        &format!(
+            "relayhost = \"[{}]:{}\"\n",
+            "127.0.0.1",
+            far.smtp.rsplit_once(':').unwrap().1
+        ),
+    );
+    python(
+        &py,
+        &near.smtp,
+        "s.sendmail('demo@localhost', ['demo@b.example'], 'Subject: tls hop\\r\\n\\r\\nover starttls\\r\\n')\n",
+    );
+    near.wait_log(
+        "relayed",
+        |l| l.contains("to=<demo@b.example>") && l.contains("status=sent"),
+        20,
+    );
+    let new = far.data.join("home/demo/Maildir/new");
+    let files = wait_files(&new, 1, 20);
+    assert_eq!(files.len(), 1, "{}", far.log());
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        text.contains("by b.example (mailroom) with ESMTPS"),
+        "{text}"
+    );
+    assert!(text.contains("over starttls"), "{text}");
 }

@@ -456,8 +456,16 @@ async fn deliver_smtp(
         Err(o) => return (relay, all(o)),
     };
     let mut session = ClientConfig::new(my_host(shared));
-    session.tls = TlsPolicy::Never;
-    let options = ClientOptions::new(session);
+    // Postfix's smtp_tls_security_level = may: STARTTLS when offered, certificate not checked
+    // (RFC 7435 opportunistic security), plain text when not offered.
+    session.tls = TlsPolicy::Opportunistic;
+    let mut options = ClientOptions::new(session);
+    if let (Ok(name), Some(tls)) = (
+        rustls::pki_types::ServerName::try_from(hop.host.clone()),
+        opportunistic_tls(),
+    ) {
+        options = options.with_tls(tls, name);
+    }
     let mut client = match Client::connect((hop.host.as_str(), port), options).await {
         Ok(c) => c,
         Err(e) => {
@@ -481,4 +489,77 @@ async fn deliver_smtp(
     };
     let _ = client.quit().await;
     (relay, outcomes)
+}
+
+/// A rustls client configuration for opportunistic STARTTLS: encryption against passive
+/// eavesdropping, no authentication of the server (RFC 7435 §1.2; Postfix's `may` level), so
+/// any certificate is accepted while the handshake signatures are still checked.
+fn opportunistic_tls() -> Option<Arc<rustls::ClientConfig>> {
+    static CONFIG: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let verifier = Arc::new(AnyCertificate(Arc::clone(&provider)));
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .ok()
+                .map(|b| {
+                    Arc::new(
+                        b.dangerous()
+                            .with_custom_certificate_verifier(verifier)
+                            .with_no_client_auth(),
+                    )
+                })
+        })
+        .clone()
+}
+
+/// Accepts any server certificate, checks the handshake signatures (opportunistic TLS).
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

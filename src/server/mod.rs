@@ -13,7 +13,8 @@
 //! ```
 //!
 //! What it does not do yet: MX lookups (a next hop without brackets is resolved by its address
-//! records), STARTTLS as a client, `.forward` files, the `pipe` transport, per-client connection limits (the limit is on all connections), queue
+//! records), `.forward` files, the `pipe` transport, per-client connection limits (the limit is
+//! on all connections), `421` after the AUTH failure limit (further AUTH gets `535 4.7.0`), queue
 //! administration while the server runs.
 
 pub mod config;
