@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use mailroom::maildir::{Batch, Maildir};
 use mailroom::server::imap::{ImapConfig, StaticUsers, serve};
 use mailroom_testkit::dovecot::Dovecot;
@@ -139,7 +139,11 @@ fn bench(c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let Some(dovecot) = Dovecot::builder().user("alice", "secret").with_imap().start() else {
+    let Some(dovecot) = Dovecot::builder()
+        .user("alice", "secret")
+        .with_imap()
+        .start()
+    else {
         return;
     };
     let maildir = dovecot.home("alice").join("Maildir");
@@ -179,5 +183,8 @@ fn bench(c: &mut Criterion) {
     drop(dovecot);
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}

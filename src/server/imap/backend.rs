@@ -11,7 +11,7 @@ use mailroom_imap_proto::types::{
     AString, Atom, Code, CommandBody, Data, Date, DateTime, ESearchItem, FetchAttribute,
     FetchItems, FetchValue, Flag, FlagPerm, IString, ListData, ListMailbox, ListReturnOption,
     ListSelectOption, Mailbox, MailboxAttr, NamespaceDescr, Response, SearchKey,
-    SearchReturnOption, SeqNumber, Sequence, SequenceSet, StatusAttribute, StatusKind,
+    SearchReturnOption, SectionText, SeqNumber, Sequence, SequenceSet, StatusAttribute, StatusKind,
     StatusResponse, StoreKind,
 };
 use mailroom_maildir::{Flags, Maildir, Message as MdMessage};
@@ -913,6 +913,44 @@ impl Backend {
         Some(data)
     }
 
+    /// The header and the blank line after it (all of a message without a body).
+    fn read_header(sel: &Selected, m: &Msg) -> Option<Vec<u8>> {
+        let mut file = match sel.maildir.open_message(&m.md) {
+            Ok(f) => f,
+            Err(_) => sel.maildir.open_key(m.md.key().as_str()).ok()?,
+        };
+        let mut data = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = file.read(&mut chunk).ok()?;
+            if n == 0 {
+                return Some(data);
+            }
+            let from = data.len().saturating_sub(3);
+            data.extend_from_slice(&chunk[..n]);
+            let tail = &data[from..];
+            let crlf = tail
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|p| from + p + 4);
+            let lf = tail
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|p| from + p + 2);
+            let end = match (crlf, lf) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(end) = end {
+                data.truncate(end);
+                return Some(data);
+            }
+            if data.len() as u64 > MAX_READ {
+                return Some(data);
+            }
+        }
+    }
+
     fn internal_date(sel: &Selected, m: &Msg) -> SystemTime {
         std::fs::metadata(sel.maildir.message_path(&m.md))
             .and_then(|md| md.modified())
@@ -952,20 +990,44 @@ impl Backend {
         let Some(sel) = self.selected.as_mut() else {
             return no("No mailbox selected");
         };
-        let needs_parse = attrs.iter().any(|a| {
+        // What each message needs: nothing from the file (flags, UID, size), its header only
+        // (ENVELOPE, header sections), the raw octets (BODY[]), or the MIME structure.
+        let whole_raw = |a: &FetchAttribute| match a {
+            FetchAttribute::Rfc822 => true,
+            FetchAttribute::BodySection { section, .. } => {
+                section.part.is_empty() && section.text.is_none()
+            }
+            FetchAttribute::Binary { part, .. } => part.is_empty(),
+            _ => false,
+        };
+        let header_part = |a: &FetchAttribute| match a {
+            FetchAttribute::Envelope | FetchAttribute::Rfc822Header => true,
+            FetchAttribute::BodySection { section, .. } => {
+                section.part.is_empty()
+                    && matches!(
+                        section.text,
+                        Some(
+                            SectionText::Header
+                                | SectionText::HeaderFields(_)
+                                | SectionText::HeaderFieldsNot(_)
+                        )
+                    )
+            }
+            _ => false,
+        };
+        let file_free = |a: &FetchAttribute| {
             matches!(
                 a,
-                FetchAttribute::Envelope
-                    | FetchAttribute::Body
-                    | FetchAttribute::BodyStructure
-                    | FetchAttribute::BodySection { .. }
-                    | FetchAttribute::Binary { .. }
-                    | FetchAttribute::BinarySize(_)
-                    | FetchAttribute::Rfc822
-                    | FetchAttribute::Rfc822Header
-                    | FetchAttribute::Rfc822Text
+                FetchAttribute::Uid
+                    | FetchAttribute::Flags
+                    | FetchAttribute::Rfc822Size
+                    | FetchAttribute::InternalDate
+                    | FetchAttribute::ModSeq
             )
-        });
+        };
+        let needs_raw = attrs.iter().any(|a| !file_free(a));
+        let needs_parse = attrs.iter().any(|a| !file_free(a) && !whole_raw(a));
+        let header_only = attrs.iter().all(|a| file_free(a) || header_part(a));
         let sets_seen = !sel.read_only
             && attrs.iter().any(|a| {
                 matches!(
@@ -1006,12 +1068,18 @@ impl Backend {
                     }
                 }
             }
-            let raw = if needs_parse {
+            let raw = if header_only && needs_raw {
+                Self::read_header(sel, &m)
+            } else if needs_raw {
                 Self::read(sel, &m)
             } else {
                 None
             };
-            let parsed = raw.as_deref().and_then(message::parse);
+            let parsed = if needs_parse {
+                raw.as_deref().and_then(message::parse)
+            } else {
+                None
+            };
             let mut values = Vec::with_capacity(attrs.len());
             for a in &attrs {
                 let v = match a {
@@ -1061,6 +1129,16 @@ impl Backend {
                             FetchValue::Rfc822Header(message::nstring(&bytes))
                         } else {
                             FetchValue::Rfc822Text(message::nstring(&bytes))
+                        }
+                    }
+                    FetchAttribute::BodySection {
+                        section, partial, ..
+                    } if whole_raw(a) => {
+                        let (bytes, origin) = cut(raw.clone().unwrap_or_default(), *partial);
+                        FetchValue::BodySection {
+                            section: section.clone(),
+                            origin,
+                            data: message::nstring(&bytes),
                         }
                     }
                     FetchAttribute::BodySection {
