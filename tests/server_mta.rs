@@ -455,3 +455,57 @@ fn smtp_agent_uses_starttls_when_offered() {
     );
     assert!(text.contains("over starttls"), "{text}");
 }
+
+/// pipe(8) transports: the command gets the message on stdin with its arguments expanded; exit
+/// 0 delivers, 75 (EX_TEMPFAIL) defers, another status bounces.
+#[test]
+fn pipe_transport_maps_sysexits() {
+    let Some(py) = mailroom_testkit::peer("python3") else {
+        return;
+    };
+    let dir = mailroom_testkit::temp_dir();
+    let out_dir = dir.path().join("piped");
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(
+        dir.path().join("data").join("transport"),
+        "pipe.example save:\nbusy.example busy:\nfail.example fail:\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        dir.path(),
+        &format!(
+            "transport_maps = [\"hash:transport\"]\npipe_transports = {{ save = [\"/bin/sh\", \"-c\", \"cat > {}/$0-$1.out\", \"${{user}}\", \"${{sender}}\"], busy = [\"/bin/sh\", \"-c\", \"cat >/dev/null; exit 75\"], fail = [\"/bin/sh\", \"-c\", \"cat >/dev/null; exit 67\"] }}\n",
+            out_dir.display()
+        ),
+    );
+    python(
+        &py,
+        &server.smtp,
+        "for r in ['a@pipe.example', 'b@busy.example', 'c@fail.example']:\n    s.sendmail('demo@localhost', [r], 'Subject: piped\\r\\n\\r\\nthrough a pipe\\r\\n')\n",
+    );
+    let log = server.wait_log(
+        "three pipe results",
+        |l| {
+            l.contains("to=<a@pipe.example>")
+                && l.contains("to=<b@busy.example>")
+                && l.contains("to=<c@fail.example>")
+        },
+        20,
+    );
+    let line = |who: &str| {
+        log.lines()
+            .find(|l| l.contains(&format!("to=<{who}>")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line("a@pipe.example").contains("status=sent"), "{log}");
+    assert!(line("b@busy.example").contains("status=deferred"), "{log}");
+    assert!(line("c@fail.example").contains("status=bounced"), "{log}");
+    let piped = std::fs::read_to_string(out_dir.join("a-demo@localhost.out")).unwrap();
+    assert!(
+        piped.starts_with("Delivered-To: a@pipe.example\r\n"),
+        "{piped}"
+    );
+    assert!(piped.ends_with("through a pipe\r\n"), "{piped}");
+}

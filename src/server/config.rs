@@ -78,6 +78,12 @@ smtpd_timeout = 300
 smtpd_client_connection_count_limit = 50
 # AUTH failures allowed per connection; each failure waits one second more than the last.
 smtpd_auth_failure_limit = 3
+# pipe(8) transports: a name used in transport_maps ("example.org  filter:") and the command
+# with its arguments (no shell); ${sender}, ${recipient}, ${user}, ${domain}, ${nexthop} are
+# expanded in each argument. The message is on standard input, once per recipient; exit 0
+# delivers, 75 (EX_TEMPFAIL) defers, any other status bounces.
+# Example: pipe_transports = { filter = ["/usr/bin/filter", "-f", "${sender}", "${recipient}"] }
+pipe_transports = {}
 # Delivery: at most this many deliveries run at once.
 default_process_limit = 100
 # Retry timing of deferred mail (seconds).
@@ -123,6 +129,7 @@ pub struct Config {
     pub smtpd_timeout: u64,
     pub smtpd_client_connection_count_limit: usize,
     pub smtpd_auth_failure_limit: u32,
+    pub pipe_transports: std::collections::BTreeMap<String, Vec<String>>,
     pub default_process_limit: usize,
     pub minimal_backoff_time: u64,
     pub maximal_backoff_time: u64,
@@ -320,6 +327,14 @@ impl Config {
         ] {
             if !value.is_empty() && value.parse::<std::net::SocketAddr>().is_err() {
                 return Err(invalid(key, format!("{value:?} is not address:port")));
+            }
+        }
+        for (name, argv) in &self.pipe_transports {
+            if argv.is_empty() || !argv[0].starts_with('/') {
+                return Err(invalid(
+                    "pipe_transports",
+                    format!("{name}: the command must start with an absolute program path"),
+                ));
             }
         }
         if self.smtpd_tls_cert_file.is_empty() != self.smtpd_tls_key_file.is_empty() {

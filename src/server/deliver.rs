@@ -133,6 +133,20 @@ async fn deliver(shared: &Arc<Shared>, lease: Lease) {
         }
         "lmtp" => deliver_lmtp(shared, id, nexthop, &env.reverse_path, &rcpts).await,
         "smtp" | "relay" => deliver_smtp(shared, id, nexthop, &env.reverse_path, &rcpts).await,
+        name if shared.config.pipe_transports.contains_key(name) => {
+            let shared2 = Arc::clone(shared);
+            let name = name.to_string();
+            let hop = nexthop.to_string();
+            let paths: Vec<ForwardPath> = rcpts.iter().map(|(_, p)| p.clone()).collect();
+            let sender = env.reverse_path.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                deliver_pipe(&shared2, &name, &hop, id, &sender, &paths)
+            })
+            .await;
+            let outcomes =
+                r.unwrap_or_else(|_| vec![defer((4, 3, 0), "delivery agent crashed"); rcpts.len()]);
+            (transport.to_string(), outcomes)
+        }
         "error" => ("none".into(), vec![bounce((5, 0, 0), nexthop); rcpts.len()]),
         "discard" => ("none".into(), vec![Outcome::Delivered; rcpts.len()]),
         other => (
@@ -348,12 +362,59 @@ fn deliver_local(
     worst
 }
 
+/// A pipe(8) transport: the configured command, arguments expanded, once per recipient.
+fn deliver_pipe(
+    shared: &Shared,
+    name: &str,
+    nexthop: &str,
+    id: mailroom_queue::QueueId,
+    sender: &ReversePath,
+    rcpts: &[ForwardPath],
+) -> Vec<Outcome> {
+    let Some(argv) = shared.config.pipe_transports.get(name) else {
+        return vec![defer((4, 3, 5), "pipe transport not configured"); rcpts.len()];
+    };
+    let body = match read_body(shared, id) {
+        Ok(b) => b,
+        Err(e) => {
+            return vec![defer((4, 3, 0), &format!("cannot read queue file: {e}")); rcpts.len()];
+        }
+    };
+    let sender = reverse_text(sender);
+    rcpts
+        .iter()
+        .map(|rcpt| {
+            let recipient = rcpt.mailbox().map_or_else(String::new, ToString::to_string);
+            let (user, domain) = recipient.rsplit_once('@').unwrap_or((&recipient, ""));
+            let args: Vec<String> = argv
+                .iter()
+                .map(|a| {
+                    a.replace("${sender}", &sender)
+                        .replace("${recipient}", &recipient)
+                        .replace("${user}", user)
+                        .replace("${domain}", domain)
+                        .replace("${nexthop}", nexthop)
+                })
+                .collect();
+            let prefix = format!("Delivered-To: {recipient}\r\n");
+            let mut cmd = std::process::Command::new(&args[0]);
+            cmd.args(&args[1..]);
+            run_child(cmd, prefix.as_bytes(), &body)
+        })
+        .collect()
+}
+
 /// An alias `|command`: run by `/bin/sh -c` as local(8) does, the message on stdin; exit codes
 /// are sysexits (75 `EX_TEMPFAIL` defers, other failures bounce).
 fn run_command(cmd: &str, prefix: &[u8], body: &[u8]) -> Outcome {
-    let child = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
+    let mut command = std::process::Command::new("/bin/sh");
+    command.arg("-c").arg(cmd);
+    run_child(command, prefix, body)
+}
+
+/// Runs a delivery command with the message on stdin; sysexits: 75 defers, others bounce.
+fn run_child(mut command: std::process::Command, prefix: &[u8], body: &[u8]) -> Outcome {
+    let child = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

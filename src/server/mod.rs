@@ -7,13 +7,13 @@
 //!   -> cleanup: header fixes, canonical maps, virtual alias expansion           [smtpd.rs]
 //!   -> queue::enqueue, durable before "250 2.0.0 Ok: queued as ID"
 //!   -> queue manager: Queue::take by destination (transport:nexthop from resolve) [deliver.rs]
-//!   -> local (aliases, Maildir or mbox), virtual (Maildir), lmtp, smtp (relay)   [deliver.rs]
+//!   -> local (aliases, Maildir or mbox), virtual (Maildir), lmtp, smtp, pipe      [deliver.rs]
 //!   -> Queue::complete per recipient: delivered / deferred (back-off) / bounced (DSN)
 //! sendmail (examples/sendmail.rs) -> maildrop/ -> pickup -> cleanup -> queue      [pickup.rs]
 //! ```
 //!
 //! What it does not do yet: MX lookups (a next hop without brackets is resolved by its address
-//! records), `.forward` files, the `pipe` transport, per-client connection limits (the limit is
+//! records), `.forward` files, per-client connection limits (the limit is
 //! on all connections), `421` after the AUTH failure limit (further AUTH gets `535 4.7.0`), queue
 //! administration while the server runs.
 
