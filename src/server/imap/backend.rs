@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailroom_imap_proto::session::Answer;
 use mailroom_imap_proto::types::{
-    AString, Atom, Code, CommandBody, Data, Date, DateTime, ESearchItem, FetchAttribute,
+    AString, Atom, Code, CommandBody, Data, Date, DateTime, ESearchItem, Envelope, FetchAttribute,
     FetchItems, FetchValue, Flag, FlagPerm, IString, ListData, ListMailbox, ListReturnOption,
     ListSelectOption, Mailbox, MailboxAttr, NamespaceDescr, Response, SearchKey,
     SearchReturnOption, SectionText, SeqNumber, Sequence, SequenceSet, StatusAttribute, StatusKind,
@@ -1028,6 +1028,11 @@ impl Backend {
         let needs_raw = attrs.iter().any(|a| !file_free(a));
         let needs_parse = attrs.iter().any(|a| !file_free(a) && !whole_raw(a));
         let header_only = attrs.iter().all(|a| file_free(a) || header_part(a));
+        let envelope_only = needs_raw
+            && attrs
+                .iter()
+                .all(|a| file_free(a) || matches!(a, FetchAttribute::Envelope));
+        let hub = self.hub.clone();
         let sets_seen = !sel.read_only
             && attrs.iter().any(|a| {
                 matches!(
@@ -1068,7 +1073,14 @@ impl Backend {
                     }
                 }
             }
-            let raw = if header_only && needs_raw {
+            let cached = if envelope_only {
+                hub.envelope(sel.maildir.path(), m.md.key().as_str())
+            } else {
+                None
+            };
+            let raw = if cached.is_some() {
+                None
+            } else if header_only && needs_raw {
                 Self::read_header(sel, &m)
             } else if needs_raw {
                 Self::read(sel, &m)
@@ -1097,10 +1109,22 @@ impl Backend {
                         }
                     }
                     FetchAttribute::ModSeq => continue,
-                    FetchAttribute::Envelope => match &parsed {
-                        Some(p) => FetchValue::Envelope(Box::new(message::envelope(p))),
-                        None => FetchValue::Envelope(Box::default()),
-                    },
+                    FetchAttribute::Envelope => {
+                        let envelope = match (&cached, &parsed) {
+                            (Some(e), _) => e.clone(),
+                            (None, Some(p)) => {
+                                let e = Arc::new(message::envelope(p));
+                                hub.keep_envelope(
+                                    sel.maildir.path(),
+                                    m.md.key().as_str(),
+                                    e.clone(),
+                                );
+                                e
+                            }
+                            (None, None) => Arc::default(),
+                        };
+                        FetchValue::Envelope(Box::new(Envelope::clone(&envelope)))
+                    }
                     FetchAttribute::Body | FetchAttribute::BodyStructure => {
                         let body = match &parsed {
                             Some(p) => message::body_structure(p),

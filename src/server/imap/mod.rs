@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mailroom_imap_proto::session::{Event, ServerConfig, ServerSession, State};
+use mailroom_imap_proto::types::Envelope;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -87,7 +88,14 @@ impl Authenticator for StaticUsers {
 #[derive(Debug, Default)]
 pub struct Hub {
     channels: Mutex<HashMap<PathBuf, watch::Sender<u64>>>,
+    /// ENVELOPEs by Maildir and message key (Dovecot keeps them in `dovecot.index.cache`):
+    /// a Maildir message never changes once delivered (flags live in its name), so an entry
+    /// never goes stale. Bounded: emptied when full.
+    envelopes: Mutex<HashMap<(PathBuf, String), Arc<Envelope>>>,
 }
+
+/// Most ENVELOPEs kept in the [`Hub`]'s cache (about 1 KiB each).
+const ENVELOPE_CACHE: usize = 200_000;
 
 impl Hub {
     /// A new hub.
@@ -108,6 +116,25 @@ impl Hub {
     /// Tells the sessions watching `path` that it changed.
     pub fn changed(&self, path: &Path) {
         self.sender(path).send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn envelope(&self, path: &Path, key: &str) -> Option<Arc<Envelope>> {
+        let map = match self.envelopes.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(&(path.to_owned(), key.to_owned())).cloned()
+    }
+
+    pub(crate) fn keep_envelope(&self, path: &Path, key: &str, envelope: Arc<Envelope>) {
+        let mut map = match self.envelopes.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if map.len() >= ENVELOPE_CACHE {
+            map.clear();
+        }
+        map.insert((path.to_owned(), key.to_owned()), envelope);
     }
 
     /// A receiver woken at each change of `path`.
