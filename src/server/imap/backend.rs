@@ -908,7 +908,9 @@ impl Backend {
             Ok(f) => f,
             Err(_) => sel.maildir.open_key(m.md.key().as_str()).ok()?,
         };
-        let mut data = Vec::new();
+        // The size in the name saves the reallocations of a growing buffer.
+        let hint = m.md.size().unwrap_or(0).min(MAX_READ) as usize;
+        let mut data = Vec::with_capacity(hint + 1);
         file.by_ref().take(MAX_READ).read_to_end(&mut data).ok()?;
         Some(data)
     }
@@ -1158,11 +1160,15 @@ impl Backend {
                     FetchAttribute::BodySection {
                         section, partial, ..
                     } if whole_raw(a) => {
-                        let (bytes, origin) = cut(raw.clone().unwrap_or_default(), *partial);
+                        let all = raw.as_deref().unwrap_or(&[]);
+                        let (bytes, origin) = match partial {
+                            None => (all.to_vec(), None),
+                            Some(p) => cut(all.to_vec(), Some(*p)),
+                        };
                         FetchValue::BodySection {
                             section: section.clone(),
                             origin,
-                            data: message::nstring(&bytes),
+                            data: message::nstring_owned(bytes),
                         }
                     }
                     FetchAttribute::BodySection {

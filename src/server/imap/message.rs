@@ -396,6 +396,15 @@ pub(crate) fn sent_date(msg: &Message<'_>) -> Option<(u16, u8, u8)> {
     Some((d.year, d.month, d.day))
 }
 
+/// An owned buffer as a string (literal when long), without copying it again.
+pub(crate) fn nstring_owned(bytes: Vec<u8>) -> NString {
+    // Only NUL is refused by `from_bytes`: such a message goes as literal8, as in `nbytes`.
+    if bytes.contains(&0) {
+        return nbytes(&bytes);
+    }
+    IString::from_bytes(bytes).ok()
+}
+
 /// Bytes of a header field's raw value for NString use.
 pub(crate) fn nstring(bytes: &[u8]) -> NString {
     nbytes(bytes)

@@ -15,6 +15,18 @@
 //! Sessions on one mailbox learn of each other's changes through a [`Hub`] (a change counter
 //! per Maildir) and of changes by other processes (LMTP, Dovecot, mutt) by polling the
 //! Maildir while idling.
+//!
+//! Storage facts: UIDs, UIDVALIDITY and UIDNEXT are Dovecot's `dovecot-uidlist`, keywords its
+//! `dovecot-keywords`, subscriptions a `subscriptions` file (one name per line) in the root
+//! Maildir; INBOX is the root, other mailboxes Maildir++ folders with `.` as the hierarchy
+//! delimiter; INTERNALDATE is the file's modification time. A flag change is a rename
+//! ([`mailroom_maildir::Maildir::set_flags_if_unchanged`]), retried on a fresh listing when
+//! another session renamed the file first, so concurrent STOREs lose nothing.
+//!
+//! Not done yet: CONDSTORE/QRESYNC, COMPRESS, `\Recent` (always none, as IMAP4rev2 allows),
+//! RENAME of INBOX, quotas; the backend does its file I/O on the tokio worker thread (not in
+//! `spawn_blocking`), and a FETCH response is built whole in memory before it is sent (a
+//! `FETCH 1:* BODY[]` of a huge mailbox holds all of it).
 
 mod backend;
 mod message;
