@@ -3,11 +3,11 @@
 //! Verbs and the `FROM:` / `TO:` keywords are case-insensitive (§2.4). The decoder takes one
 //! line without its CRLF; framing is [`crate::codec::line::next_line`].
 
-use crate::codec::address;
 use crate::codec::param::{
     encode_mail_parameters, encode_rcpt_parameters, mail_parameters, rcpt_parameters,
     trim_trailing_spaces,
 };
+use crate::codec::{address, base64};
 use crate::error::{AddressError, DecodeError};
 use crate::types::address::{ForwardPath, Host, Mailbox, ReversePath};
 use crate::types::command::{Command, Mechanism};
@@ -50,20 +50,6 @@ fn text_argument(arg: &[u8], verb: &'static str) -> Result<String, DecodeError> 
         Ok(s) if !s.chars().any(char::is_control) => Ok(s.to_owned()),
         _ => Err(syntax(verb, "printable text")),
     }
-}
-
-/// `initial-response = base64 / "="` (RFC 4954 §4), `base64 = base64-terminal /
-/// ( 1*(4base64-char) [base64-terminal] )`.
-fn is_base64(s: &[u8]) -> bool {
-    let body = s.iter().position(|&b| b == b'=').map_or(s, |i| &s[..i]);
-    let padding = s.len() - body.len();
-    !s.is_empty()
-        && s.len().is_multiple_of(4)
-        && padding <= 2
-        && s[body.len()..].iter().all(|&b| b == b'=')
-        && body
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 impl Command {
@@ -316,7 +302,9 @@ fn decode_auth(arg: &[u8]) -> Result<Command, DecodeError> {
     let initial_response = match response {
         None => None,
         Some(b"=") => Some(Secret::new(String::new())),
-        Some(r) if is_base64(r) => Some(Secret::new(String::from_utf8_lossy(r).into_owned())),
+        Some(r) if base64::is_valid(r) => {
+            Some(Secret::new(String::from_utf8_lossy(r).into_owned()))
+        }
         Some(_) => return Err(syntax("AUTH", "a base64 initial response")),
     };
     Ok(Command::Auth {

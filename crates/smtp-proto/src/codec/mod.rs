@@ -6,6 +6,7 @@
 //! [`Extensions::to_lines`](crate::Extensions::to_lines).
 
 pub(crate) mod address;
+pub(crate) mod base64;
 pub mod command;
 pub(crate) mod fuzz;
 pub mod line;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::bdat::{BdatConfig, BdatEvent, BdatReader};
+use crate::codec::base64;
 use crate::codec::line::{Line, next_line};
 use crate::data::{DataConfig, DataDecoder, DataEvent, DataOutcome, DataRejection};
 use crate::server::config::ServerConfig;
@@ -1169,7 +1170,7 @@ impl ServerSession {
     }
 
     fn plain_response(&mut self, response: &[u8]) {
-        let parsed = sasl::base64_decode(response).and_then(|m| sasl::plain_message(&m));
+        let parsed = base64::decode(response).and_then(|m| sasl::plain_message(&m));
         match parsed {
             Some((authzid, username, password)) => self.credentials(Credentials {
                 mechanism: Mechanism::plain(),
@@ -1245,7 +1246,7 @@ impl ServerSession {
 
 /// A base64 response holding UTF-8 text.
 fn decode_text(response: &[u8]) -> Option<String> {
-    sasl::base64_decode(response).and_then(|b| String::from_utf8(b).ok())
+    base64::decode(response).and_then(|b| String::from_utf8(b).ok())
 }
 
 fn rejection_reply(reason: DataRejection) -> Reply {

@@ -326,20 +326,35 @@ impl<H: Handler> Connection<H> {
         };
         if let Outcome::Upgrade(tcp) = self.drive(tcp, &mut session, &mut ctx).await
             && let Some(acceptor) = self.tls.clone()
+            && let Some(stream) = self.handshake(&acceptor, tcp).await
         {
-            let handshake = tokio::time::timeout(self.config.command_timeout, acceptor.accept(tcp));
-            if let Ok(Ok(stream)) = handshake.await {
-                session.handle_tls_established();
-                ctx.tls = true;
-                ctx.helo = None;
-                ctx.authenticated = None;
-                // Under TLS the session refuses a second STARTTLS: no further upgrade.
-                let _ = self.drive(stream, &mut session, &mut ctx).await;
-            }
+            session.handle_tls_established();
+            ctx.tls = true;
+            ctx.helo = None;
+            ctx.authenticated = None;
+            // Under TLS the session refuses a second STARTTLS: no further upgrade.
+            let _ = self.drive(stream, &mut session, &mut ctx).await;
         }
         if ctx.from.is_some() {
             ctx.clear_envelope();
             self.handler.reset(&mut ctx).await;
+        }
+    }
+
+    /// Runs a TLS handshake, bounded by the command timeout and cut short by shutdown: a
+    /// client that never sends its ClientHello must not hold the server's shutdown for the
+    /// whole grace period.
+    async fn handshake(
+        &self,
+        acceptor: &TlsAcceptor,
+        tcp: TcpStream,
+    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+        let mut stopped = self.stopped.clone();
+        tokio::select! {
+            result = tokio::time::timeout(self.config.command_timeout, acceptor.accept(tcp)) => {
+                result.ok()?.ok()
+            }
+            _ = stopped.wait_for(|&stop| stop) => None,
         }
     }
 
@@ -348,8 +363,7 @@ impl<H: Handler> Connection<H> {
         let Some(acceptor) = self.tls.clone() else {
             return;
         };
-        let handshake = tokio::time::timeout(self.config.command_timeout, acceptor.accept(tcp));
-        let Ok(Ok(stream)) = handshake.await else {
+        let Some(stream) = self.handshake(&acceptor, tcp).await else {
             return;
         };
         let mut session = ServerSession::new_tls(Arc::clone(&self.config), Instant::now());
