@@ -276,7 +276,7 @@ fn open_relay_probes_refused_and_submission_relays() {
         10,
     );
     assert!(
-        log.contains(&format!("relay=127.0.0.1:{sink_port}")),
+        log.contains(&format!("relay=127.0.0.1[127.0.0.1]:{sink_port}")),
         "{log}"
     );
     assert!(log.contains("sasl_username=demo@localhost"), "{log}");

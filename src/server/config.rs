@@ -30,7 +30,8 @@ mydestination = ["$myhostname", "localhost"]
 mynetworks = ["127.0.0.0/8", "::1/128"]
 # Other domains this host relays to (Postfix relay_domains; empty by default).
 relay_domains = []
-# Send all non-local mail through this host: "[host]:port" (no MX lookup) or "host".
+# Send all non-local mail through this host: "[host]:port" (no MX lookup) or "host[:port]"
+# (its MX records, then its address records).
 relayhost = ""
 # Lookup tables as Postfix names them: "hash:/path" (source file, no postmap needed),
 # "regexp:/path", "inline:{ k = v }"; several tables are tried in order.

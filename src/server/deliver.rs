@@ -22,6 +22,7 @@ use mailroom_smtp_proto::{EnhancedCode, Host, Reply};
 use tokio::sync::{Semaphore, watch};
 
 use super::Shared;
+use super::dns::{self, RouteError};
 use super::smtpd::reverse_text;
 
 /// The queue's router: `transport:nexthop` of a recipient, from trivial-rewrite's resolution.
@@ -496,8 +497,61 @@ async fn blocking_body(
     }
 }
 
-/// The `smtp` agent: to the next hop's address records (`[host]:port` as given; MX lookups
-/// are not done yet), one transaction for the lease's recipients.
+/// The hosts and addresses to try for a next hop, in order, or the outcome for every
+/// recipient when there are none: `[host]` and `[host]:port` by the host's address records
+/// (no MX lookup), a bare domain by its MX records (RFC 5321 §5.1, see [`dns::destinations`]).
+async fn smtp_targets(
+    shared: &Shared,
+    hop: &NextHop,
+    port: u16,
+) -> Result<Vec<(String, std::net::SocketAddr)>, Outcome> {
+    let with_port = |list: Vec<(String, std::net::IpAddr)>| {
+        list.into_iter()
+            .map(|(h, ip)| (h, std::net::SocketAddr::new(ip, port)))
+            .collect()
+    };
+    if let Ok(ip) = hop.host.parse::<std::net::IpAddr>() {
+        return Ok(vec![(
+            hop.host.clone(),
+            std::net::SocketAddr::new(ip, port),
+        )]);
+    }
+    let resolver = &*shared.resolver;
+    let found = if hop.mx_lookup {
+        dns::destinations(resolver, &hop.host).await
+    } else {
+        match resolver.addresses(&hop.host).await {
+            Ok(ips) if !ips.is_empty() => {
+                Ok(ips.into_iter().map(|ip| (hop.host.clone(), ip)).collect())
+            }
+            Ok(_) | Err(dns::DnsError::NotFound | dns::DnsError::NoRecords) => {
+                Err(RouteError::NotFound)
+            }
+            Err(dns::DnsError::Temporary(e)) => Err(RouteError::Temporary(e)),
+        }
+    };
+    found.map(with_port).map_err(|e| match e {
+        // RFC 7505 §4.1: "556 5.1.10 Recipient address has null MX".
+        RouteError::NullMx => bounce(
+            (5, 1, 10),
+            &format!(
+                "556 5.1.10 Domain {} does not accept mail (null MX)",
+                hop.host
+            ),
+        ),
+        RouteError::NotFound => bounce(
+            (5, 1, 2),
+            &format!("Host or domain name not found: {}", hop.host),
+        ),
+        RouteError::Temporary(e) => defer(
+            (4, 4, 3),
+            &format!("Host or domain name lookup failed: {}: {e}", hop.host),
+        ),
+    })
+}
+
+/// The `smtp` agent: to the next hop's mail exchangers in order (the first that accepts a
+/// connection), one transaction for the lease's recipients.
 async fn deliver_smtp(
     shared: &Arc<Shared>,
     id: mailroom_queue::QueueId,
@@ -511,30 +565,48 @@ async fn deliver_smtp(
         Ok(p) => p,
         Err(_) => return (nexthop.into(), all(bounce((5, 4, 4), "bad next hop port"))),
     };
-    let relay = format!("{}:{port}", hop.host);
+    let targets = match smtp_targets(shared, &hop, port).await {
+        Ok(t) => t,
+        Err(o) => return (format!("{}:{port}", hop.host), all(o)),
+    };
     let body = match blocking_body(shared, id).await {
         Ok(b) => b,
-        Err(o) => return (relay, all(o)),
+        Err(o) => return (format!("{}:{port}", hop.host), all(o)),
     };
-    let mut session = ClientConfig::new(my_host(shared));
-    // Postfix's smtp_tls_security_level = may: STARTTLS when offered, certificate not checked
-    // (RFC 7435 opportunistic security), plain text when not offered.
-    session.tls = TlsPolicy::Opportunistic;
-    let mut options = ClientOptions::new(session);
-    if let (Ok(name), Some(tls)) = (
-        rustls::pki_types::ServerName::try_from(hop.host.clone()),
-        opportunistic_tls(),
-    ) {
-        options = options.with_tls(tls, name);
-    }
-    let mut client = match Client::connect((hop.host.as_str(), port), options).await {
-        Ok(c) => c,
-        Err(e) => {
-            return (
-                relay,
-                all(defer((4, 4, 1), &format!("connect to {}: {e}", hop.host))),
-            );
+    let options = |host: &str| {
+        let mut session = ClientConfig::new(my_host(shared));
+        // Postfix's smtp_tls_security_level = may: STARTTLS when offered, certificate not
+        // checked (RFC 7435 opportunistic security), plain text when not offered.
+        session.tls = TlsPolicy::Opportunistic;
+        let mut options = ClientOptions::new(session);
+        if let (Ok(name), Some(tls)) = (
+            rustls::pki_types::ServerName::try_from(host.to_string()),
+            opportunistic_tls(),
+        ) {
+            options = options.with_tls(tls, name);
         }
+        options
+    };
+    let mut connected = None;
+    let mut failures = Vec::new();
+    for (host, addr) in &targets {
+        match Client::connect(*addr, options(host)).await {
+            Ok(c) => {
+                connected = Some((format!("{host}[{}]:{}", addr.ip(), addr.port()), c));
+                break;
+            }
+            Err(e) => failures.push(format!(
+                "connect to {host}[{}]:{}: {e}",
+                addr.ip(),
+                addr.port()
+            )),
+        }
+    }
+    let Some((relay, mut client)) = connected else {
+        return (
+            format!("{}:{port}", hop.host),
+            all(defer((4, 4, 1), &failures.join("; "))),
+        );
     };
     let mut envelope = ClientEnvelope::new(sender.clone(), rcpts.iter().map(|(_, p)| p.clone()));
     envelope.size = Some(body.len() as u64);

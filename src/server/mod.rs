@@ -12,13 +12,15 @@
 //! sendmail (examples/sendmail.rs) -> maildrop/ -> pickup -> cleanup -> queue      [pickup.rs]
 //! ```
 //!
-//! What it does not do yet: MX lookups (a next hop without brackets is resolved by its address
-//! records), `.forward` files, per-client connection limits (the limit is
+//! The smtp agent looks up MX records for a next hop without brackets ([`dns`]).
+//!
+//! What it does not do yet: `.forward` files, per-client connection limits (the limit is
 //! on all connections), `421` after the AUTH failure limit (further AUTH gets `535 4.7.0`), queue
 //! administration while the server runs.
 
 pub mod config;
 pub mod deliver;
+pub mod dns;
 pub mod imap;
 pub mod passwd;
 pub mod pickup;
@@ -54,6 +56,24 @@ pub struct Shared {
     pub queue: Queue,
     /// Wakes the queue manager when a message was queued.
     pub wake: Notify,
+    /// The smtp agent's name service (MX and address lookups).
+    pub resolver: Arc<dyn dns::Resolve>,
+}
+
+/// Lookups that always fail temporarily: the server runs (and defers remote mail) when the
+/// system's resolver configuration cannot be read.
+struct NoDns(String);
+
+impl dns::Resolve for NoDns {
+    fn mx<'a>(&'a self, _: &'a str) -> dns::Lookup<'a, Vec<(u16, String)>> {
+        let e = dns::DnsError::Temporary(self.0.clone());
+        Box::pin(std::future::ready(Err(e)))
+    }
+
+    fn addresses<'a>(&'a self, _: &'a str) -> dns::Lookup<'a, Vec<std::net::IpAddr>> {
+        let e = dns::DnsError::Temporary(self.0.clone());
+        Box::pin(std::future::ready(Err(e)))
+    }
 }
 
 /// What [`prepare`] found or made on first start.
@@ -208,7 +228,27 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StartError> {
 /// # Errors
 ///
 /// A table, the passwd-file or the queue cannot be opened.
-pub fn open(mut config: Config) -> Result<Arc<Shared>, StartError> {
+pub fn open(config: Config) -> Result<Arc<Shared>, StartError> {
+    let resolver: Arc<dyn dns::Resolve> = match dns::Hickory::from_system() {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::warn!("{e}; mail to remote domains is deferred");
+            Arc::new(NoDns(e))
+        }
+    };
+    open_with_resolver(config, resolver)
+}
+
+/// As [`open`], with the smtp agent's name service given (tests use a
+/// [`dns::StaticResolver`]).
+///
+/// # Errors
+///
+/// As [`open`].
+pub fn open_with_resolver(
+    mut config: Config,
+    resolver: Arc<dyn dns::Resolve>,
+) -> Result<Arc<Shared>, StartError> {
     absolutize(&mut config)?;
     let passwd_path = config.data_path(&config.passwd_file);
     let passwd = if passwd_path.exists() {
@@ -233,6 +273,7 @@ pub fn open(mut config: Config) -> Result<Arc<Shared>, StartError> {
         networks,
         queue,
         wake: Notify::new(),
+        resolver,
     }))
 }
 
