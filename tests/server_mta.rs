@@ -497,3 +497,35 @@ fn pipe_transport_maps_sysexits() {
     );
     assert!(piped.ends_with("through a pipe\r\n"), "{piped}");
 }
+
+/// The AUTH failure limit (`smtpd_auth_failure_limit = 3`): two wrong passwords get `535`,
+/// the third gets `421 4.7.0 <hostname> Error: too many AUTH failures` and the server closes
+/// the connection; a new connection may log in.
+#[test]
+fn third_auth_failure_gets_421_and_the_connection_closes() {
+    let Some(py) = mailroom_testkit::peer("python3") else {
+        return;
+    };
+    let dir = mailroom_testkit::temp_dir();
+    let server = Server::start(dir.path(), "");
+    let (host, port) = server.submission.rsplit_once(':').unwrap();
+    let steps = format!(
+        "import base64\ns.starttls(context=ctx)\ns.ehlo('client.example')\n\
+         bad = base64.b64encode(b'\\0demo@localhost\\0wrong').decode()\n\
+         for i in range(3):\n    c, m = s.docmd('AUTH', 'PLAIN ' + bad)\n    print(c, m.decode())\n\
+         try:\n    s.docmd('NOOP')\n    print('still open')\nexcept smtplib.SMTPServerDisconnected:\n    print('closed')\n\
+         s = smtplib.SMTP({host:?}, {port})\ns.starttls(context=ctx)\ns.login('demo@localhost', {:?})\nprint('login ok')\n",
+        server.password
+    );
+    let out = python(&py, &server.submission, &steps);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].starts_with("535 5.7.8"), "{out}");
+    assert!(lines[1].starts_with("535 5.7.8"), "{out}");
+    assert_eq!(
+        lines[2], "421 4.7.0 localhost Error: too many AUTH failures",
+        "{out}"
+    );
+    assert_eq!(lines[3], "closed", "{out}");
+    assert_eq!(lines[4], "login ok", "{out}");
+}

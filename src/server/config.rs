@@ -77,7 +77,8 @@ smtpd_recipient_limit = 1000
 smtpd_hard_error_limit = 20
 smtpd_timeout = 300
 smtpd_client_connection_count_limit = 50
-# AUTH failures allowed per connection; each failure waits one second more than the last.
+# AUTH failures allowed per connection; each failure waits one second more than the last,
+# and the one that reaches the limit is answered "421 4.7.0" and the connection closed.
 smtpd_auth_failure_limit = 3
 # pipe(8) transports: a name used in transport_maps ("example.org  filter:") and the command
 # with its arguments (no shell); ${sender}, ${recipient}, ${user}, ${domain}, ${nexthop} are

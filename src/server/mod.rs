@@ -12,11 +12,12 @@
 //! sendmail (examples/sendmail.rs) -> maildrop/ -> pickup -> cleanup -> queue      [pickup.rs]
 //! ```
 //!
-//! The smtp agent looks up MX records for a next hop without brackets ([`dns`]).
+//! The smtp agent looks up MX records for a next hop without brackets ([`dns`]). The failed
+//! AUTH that reaches `smtpd_auth_failure_limit` is answered `421 4.7.0` and the connection
+//! closed.
 //!
 //! What it does not do yet: `.forward` files, per-client connection limits (the limit is
-//! on all connections), `421` after the AUTH failure limit (further AUTH gets `535 4.7.0`), queue
-//! administration while the server runs.
+//! on all connections), queue administration while the server runs.
 
 pub mod config;
 pub mod deliver;

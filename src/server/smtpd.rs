@@ -212,11 +212,16 @@ impl Handler for Smtpd {
         credentials: &Credentials,
     ) -> Result<(), Reply> {
         let limit = self.shared.config.smtpd_auth_failure_limit;
+        let too_many = || {
+            let text = format!(
+                "4.7.0 {} Error: too many AUTH failures",
+                self.shared.config.myhostname
+            );
+            // A 421 refusal ends the session once sent (RFC 5321 §3.8; smtp-proto closes).
+            reply(ReplyCode::SERVICE_NOT_AVAILABLE, &text)
+        };
         if ctx.state.auth_failures >= limit {
-            return Err(reply(
-                ReplyCode::AUTH_FAILED,
-                "4.7.0 Error: too many authentication failures",
-            ));
+            return Err(too_many());
         }
         let password = credentials.password.expose().to_string();
         if self.shared.passwd.verify(&credentials.username, &password) {
@@ -230,6 +235,12 @@ impl Handler for Smtpd {
             ctx.peer.ip(),
             sanitize(&credentials.username)
         );
+        // The failure that reaches smtpd_auth_failure_limit is answered with 421 and the
+        // connection is closed, so no further guess is read on it.
+        if ctx.state.auth_failures >= limit {
+            tracing::warn!("[{}]: too many AUTH failures", ctx.peer.ip());
+            return Err(too_many());
+        }
         Err(reply(
             ReplyCode::AUTH_FAILED,
             "5.7.8 Error: authentication failed",

@@ -514,3 +514,62 @@ fn timeouts_follow_the_state() {
         "{events:?}"
     );
 }
+
+/// RFC 5321 §3.8: a server may answer 421 and close. A 421 refusal of AUTH (Postfix's AUTH
+/// failure limit) or of RCPT is sent, the session closes, and what the client pipelined after
+/// it is never answered.
+#[test]
+fn a_421_refusal_closes_the_session() {
+    use mailroom_smtp_proto::{Reply, ReplyCode};
+    let too_many = "4.7.0 mx.example.org Error: too many AUTH failures";
+    let mut session = ServerSession::new(Arc::new(config()), Instant::now());
+    session.handle_input(b"EHLO c.example\r\nAUTH PLAIN AHRpbQBwYXNz\r\nNOOP\r\n");
+    let mut events = Vec::new();
+    while let Some(e) = session.poll_event() {
+        match e {
+            Event::Auth(a) => {
+                let refusal = Reply::new(ReplyCode::SERVICE_NOT_AVAILABLE, too_many);
+                session.answer_auth(a.token, Err(refusal)).unwrap();
+                events.push("Auth");
+            }
+            Event::Closed => events.push("Closed"),
+            _ => events.push("other"),
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(t) = session.poll_transmit() {
+        out.extend_from_slice(&t);
+    }
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.ends_with(&format!("421 {too_many}\r\n")), "{out}");
+    assert!(
+        !out.contains("250 2.0.0 Ok"),
+        "NOOP answered after 421: {out}"
+    );
+    assert_eq!(events.last(), Some(&"Closed"));
+    assert!(session.is_closed());
+
+    // A 421 at RCPT closes as well; a 5xx at RCPT does not.
+    let mut session = ServerSession::new(Arc::new(config()), Instant::now());
+    session.handle_input(
+        b"EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\nNOOP\r\n",
+    );
+    let mut rcpts = 0;
+    while let Some(e) = session.poll_event() {
+        match e {
+            Event::Mail(m) => session.answer_mail(m.token, Ok(())).unwrap(),
+            Event::Rcpt(r) => {
+                rcpts += 1;
+                let answer = if rcpts == 1 {
+                    Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "5.1.1 no such user")
+                } else {
+                    Reply::new(ReplyCode::SERVICE_NOT_AVAILABLE, "4.7.0 bye")
+                };
+                session.answer_rcpt(r.token, Err(answer)).unwrap();
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(rcpts, 2);
+    assert!(session.is_closed());
+}

@@ -368,7 +368,8 @@ impl ServerSession {
         }
     }
 
-    /// Accepts (`Ok`) or refuses (`Err(reply)`) a `MAIL FROM:` from [`Event::Mail`].
+    /// Accepts (`Ok`) or refuses (`Err(reply)`) a `MAIL FROM:` from [`Event::Mail`]. A `421`
+    /// refusal ends the session once sent (as for `RCPT` and `AUTH`).
     ///
     /// # Errors
     ///
@@ -401,13 +402,14 @@ impl ServerSession {
                 });
                 self.send(reply(ReplyCode::OK, "2.1.0 Ok"));
             }
-            Err(refusal) => self.send(refusal),
+            Err(refusal) => self.refuse(refusal),
         }
         self.resume();
         Ok(())
     }
 
-    /// Accepts or refuses a `RCPT TO:` from [`Event::Rcpt`].
+    /// Accepts or refuses a `RCPT TO:` from [`Event::Rcpt`]; a `421` refusal ends the
+    /// session once sent.
     ///
     /// # Errors
     ///
@@ -434,7 +436,7 @@ impl ServerSession {
         }
         match answer {
             Ok(()) => self.send(reply(ReplyCode::OK, "2.1.5 Ok")),
-            Err(refusal) => self.send(refusal),
+            Err(refusal) => self.refuse(refusal),
         }
         self.resume();
         Ok(())
@@ -485,7 +487,7 @@ impl ServerSession {
     }
 
     /// Accepts (`235 2.7.0`) or refuses (the reply, typically `535 5.7.8`) the credentials
-    /// of [`Event::Auth`].
+    /// of [`Event::Auth`]; a `421` refusal (too many failures) ends the session once sent.
     ///
     /// # Errors
     ///
@@ -510,7 +512,7 @@ impl ServerSession {
                     "2.7.0 Authentication successful",
                 ));
             }
-            Err(refusal) => self.send(refusal),
+            Err(refusal) => self.refuse(refusal),
         }
         self.resume();
         Ok(())
@@ -587,6 +589,18 @@ impl ServerSession {
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
+    }
+
+    /// Queues an application's refusal. RFC 5321 §3.8: "An SMTP server MUST NOT intentionally
+    /// close the connection under normal operational circumstances [...] except [...] after
+    /// the server returns a 421 response"; so a `421` refusal (Postfix's `421 4.7.0 ... too
+    /// many AUTH failures`) ends the session after it is sent.
+    fn refuse(&mut self, r: Reply) {
+        let closing = r.code() == ReplyCode::SERVICE_NOT_AVAILABLE;
+        self.send(r);
+        if closing {
+            self.close();
+        }
     }
 
     /// Queues a reply. Every 4xx or 5xx reply counts as an error; at the limit the session
