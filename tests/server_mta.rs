@@ -529,3 +529,48 @@ fn third_auth_failure_gets_421_and_the_connection_closes() {
     assert_eq!(lines[3], "closed", "{out}");
     assert_eq!(lines[4], "login ok", "{out}");
 }
+
+/// `smtpd_client_connection_count_limit`: a client outside `mynetworks` with the limit (2)
+/// open gets `421 4.7.0 localhost Error: too many connections from 127.0.0.1` and is closed;
+/// when one closes, the client is served again.
+#[test]
+fn connection_count_limit_per_client() {
+    use std::io::{Read, Write};
+    let dir = mailroom_testkit::temp_dir();
+    let server = Server::start(
+        dir.path(),
+        "mynetworks = []\nsmtpd_client_connection_count_limit = 2\n",
+    );
+    let connect = || {
+        let s = std::net::TcpStream::connect(&server.smtp).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        (r, line)
+    };
+    let (mut first, greeting) = connect();
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let (_second, greeting) = connect();
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let (mut third, refused) = connect();
+    assert_eq!(
+        refused,
+        "421 4.7.0 localhost Error: too many connections from 127.0.0.1\r\n"
+    );
+    let mut rest = Vec::new();
+    assert_eq!(third.read_to_end(&mut rest).unwrap(), 0, "closed after 421");
+    first.get_mut().write_all(b"QUIT\r\n").unwrap();
+    let mut bye = String::new();
+    first.read_line(&mut bye).unwrap();
+    assert!(bye.starts_with("221 "), "{bye}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_c, line) = connect();
+        if line.starts_with("220 ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slot not freed: {line}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -76,6 +76,9 @@ message_size_limit = 10240000
 smtpd_recipient_limit = 1000
 smtpd_hard_error_limit = 20
 smtpd_timeout = 300
+# Connections one client address may have open at once on each listener (0: no limit); one
+# more gets "421 4.7.0 ... too many connections from <ip>". Clients in mynetworks are not
+# counted (Postfix's smtpd_client_event_limit_exceptions default).
 smtpd_client_connection_count_limit = 50
 # AUTH failures allowed per connection; each failure waits one second more than the last,
 # and the one that reaches the limit is answered "421 4.7.0" and the connection closed.

@@ -16,8 +16,10 @@
 //! AUTH that reaches `smtpd_auth_failure_limit` is answered `421 4.7.0` and the connection
 //! closed.
 //!
-//! What it does not do yet: `.forward` files, per-client connection limits (the limit is
-//! on all connections), queue administration while the server runs.
+//! A client outside `mynetworks` may hold `smtpd_client_connection_count_limit` connections
+//! per listener; one more gets `421 4.7.0` (the total per listener is `default_process_limit`).
+//!
+//! What it does not do yet: `.forward` files, queue administration while the server runs.
 
 pub mod config;
 pub mod deliver;

@@ -332,8 +332,15 @@ pub async fn serve(
     } else {
         config.auth_requires_tls = true;
     }
-    let max = c.smtpd_client_connection_count_limit;
-    let server = Server::new(config, Smtpd { shared, role }).max_connections(max);
+    let per_client = c.smtpd_client_connection_count_limit;
+    let total = c.default_process_limit.max(1);
+    // Postfix's smtpd_client_event_limit_exceptions defaults to $mynetworks: those clients
+    // are not counted.
+    let networks = shared.networks.clone();
+    let exempt = move |ip: IpAddr| networks.iter().any(|n| n.contains(ip));
+    let server = Server::new(config, Smtpd { shared, role })
+        .max_connections(total)
+        .max_connections_per_client(per_client, exempt);
     let server = if role == Role::Submissions {
         server.with_implicit_tls(tls)
     } else {

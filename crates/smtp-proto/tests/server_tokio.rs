@@ -231,3 +231,50 @@ async fn implicit_tls_greets_after_the_handshake() {
     assert!(greeting.is_err(), "greeted in plain text: {greeting:?}");
     server.stop().await;
 }
+
+/// Over the per-client limit (Postfix's `smtpd_client_connection_count_limit`): `421 4.7.0 ...
+/// too many connections from <ip>` and close; an exempt client is not counted, and a closed
+/// connection frees its client's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_per_client() {
+    let server = start_with(|h| {
+        Server::with_shared_handler(config(), h)
+            .max_connections_per_client(2, |ip| ip == std::net::Ipv4Addr::new(127, 0, 0, 2))
+    })
+    .await;
+    let mut first = BufReader::new(TcpStream::connect(server.addr).await.unwrap());
+    let mut second = BufReader::new(TcpStream::connect(server.addr).await.unwrap());
+    assert!(reply(&mut first).await.starts_with("220 "));
+    assert!(reply(&mut second).await.starts_with("220 "));
+    let mut third = BufReader::new(TcpStream::connect(server.addr).await.unwrap());
+    assert_eq!(
+        reply(&mut third).await,
+        "421 4.7.0 mx.example.org Error: too many connections from 127.0.0.1\r\n"
+    );
+    let mut rest = String::new();
+    let n = tokio::time::timeout(Duration::from_secs(10), third.read_line(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "closed after the 421");
+    // Another (exempt) client address is served: the limit is per client.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = BufReader::new(sock.connect(server.addr).await.unwrap());
+    assert!(reply(&mut other).await.starts_with("220 "));
+    send(first.get_mut(), b"QUIT\r\n").await;
+    assert_eq!(reply(&mut first).await, "221 2.0.0 Bye\r\n");
+    // The freed slot serves this client again.
+    let mut again = None;
+    for _ in 0..50 {
+        let mut c = BufReader::new(TcpStream::connect(server.addr).await.unwrap());
+        if reply(&mut c).await.starts_with("220 ") {
+            again = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "the slot was not freed");
+    drop((second, other, again));
+    server.stop().await;
+}

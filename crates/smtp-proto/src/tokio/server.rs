@@ -1,10 +1,11 @@
 //! [`Server`]: accepts SMTP connections on a `TcpListener` and drives one
 //! [`ServerSession`] per connection, asking a [`Handler`] for every decision.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -151,7 +152,62 @@ pub struct Server<H: Handler> {
     tls: Option<TlsAcceptor>,
     implicit_tls: bool,
     max_connections: usize,
+    per_client: Option<PerClient>,
     grace_period: Duration,
+}
+
+/// Whether a client is exempt from the per-client connection limit.
+type Exempt = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
+
+/// The per-client connection limit and the open connections by client address.
+struct PerClient {
+    max: usize,
+    exempt: Exempt,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One open connection counted for its client; uncounted when dropped.
+struct ClientSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl PerClient {
+    /// Counts a new connection from `ip`: `Ok` with its slot (or `None` when exempt), `Err`
+    /// when the client already has `max` connections open.
+    fn admit(&self, ip: IpAddr) -> Result<Option<ClientSlot>, ()> {
+        if (self.exempt)(ip) {
+            return Ok(None);
+        }
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return Err(());
+        }
+        *n += 1;
+        Ok(Some(ClientSlot {
+            ip,
+            open: Arc::clone(&self.open),
+        }))
+    }
 }
 
 impl<H: Handler> Server<H> {
@@ -169,6 +225,7 @@ impl<H: Handler> Server<H> {
             tls: None,
             implicit_tls: false,
             max_connections: 100,
+            per_client: None,
             grace_period: Duration::from_secs(30),
         }
     }
@@ -196,6 +253,25 @@ impl<H: Handler> Server<H> {
     #[must_use]
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
+        self
+    }
+
+    /// The most connections one client address may have open at once (Postfix's
+    /// `smtpd_client_connection_count_limit`; 0 means no limit); one more gets
+    /// `421 4.7.0 <hostname> Error: too many connections from <ip>` and is closed. Clients for
+    /// which `exempt` is true are not counted (Postfix's
+    /// `smtpd_client_event_limit_exceptions`, `$mynetworks` by default).
+    #[must_use]
+    pub fn max_connections_per_client(
+        mut self,
+        max: usize,
+        exempt: impl Fn(IpAddr) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.per_client = (max > 0).then(|| PerClient {
+            max,
+            exempt: Arc::new(exempt),
+            open: Arc::new(Mutex::new(HashMap::new())),
+        });
         self
     }
 
@@ -247,6 +323,19 @@ impl<H: Handler> Server<H> {
                             continue;
                         }
                     };
+                    let slot = match self.per_client.as_ref().map(|p| p.admit(peer.ip())) {
+                        None | Some(Ok(None)) => None,
+                        Some(Ok(Some(slot))) => Some(slot),
+                        Some(Err(())) => {
+                            let text = format!(
+                                "421 4.7.0 {} Error: too many connections from {}\r\n",
+                                config.hostname,
+                                peer.ip()
+                            );
+                            tasks.spawn(refuse(tcp, text));
+                            continue;
+                        }
+                    };
                     match Arc::clone(&permits).try_acquire_owned() {
                         Ok(permit) => {
                             let conn = Connection {
@@ -259,6 +348,7 @@ impl<H: Handler> Server<H> {
                             tasks.spawn(async move {
                                 conn.run(tcp, peer).await;
                                 drop(permit);
+                                drop(slot);
                             });
                         }
                         Err(_) => {
