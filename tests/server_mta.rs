@@ -574,3 +574,77 @@ fn connection_count_limit_per_client() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A TCP relay on a free loopback port to `target` that counts the connections it accepted.
+fn counting_proxy(target: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&count);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut c, mut u) = (client, upstream);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut u2);
+                let _ = u2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut u, &mut c);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, count)
+}
+
+/// Connection reuse (Postfix's connection cache): a second message to the same next hop
+/// within `smtp_connection_cache_time_limit` (2 s) goes over the first one's connection.
+#[test]
+fn smtp_agent_reuses_its_connection() {
+    let Some(peers) = mailroom_testkit::peers(&["smtp-sink", "python3"]) else {
+        return;
+    };
+    let (sink_prog, py) = (&peers[0], &peers[1]);
+    let dir = mailroom_testkit::temp_dir();
+    let (_sink, sink_port) = smtp_sink(sink_prog, &dir.path().join("sink"), &[]);
+    let (proxy_port, connections) = counting_proxy(sink_port);
+    let server = Server::start(
+        dir.path(),
+        &format!("relayhost = \"[127.0.0.1]:{proxy_port}\"\n"),
+    );
+    let send = |n: usize| {
+        python(
+            py,
+            &server.smtp,
+            &format!(
+                "s.sendmail('demo@localhost', ['user@remote.example'], 'Subject: {n}\\r\\n\\r\\nmessage {n}\\r\\n')\n"
+            ),
+        );
+    };
+    send(1);
+    server.wait_log(
+        "first relayed",
+        |l| l.matches("status=sent").count() >= 1,
+        20,
+    );
+    send(2);
+    server.wait_log(
+        "second relayed",
+        |l| l.matches("status=sent").count() >= 2,
+        20,
+    );
+    assert_eq!(wait_files(&dir.path().join("sink"), 2, 10).len(), 2);
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "{}",
+        server.log()
+    );
+}

@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use mailroom_maildir::Maildir;
 use mailroom_queue::{Diagnostic, Lease, Outcome};
@@ -550,8 +550,85 @@ async fn smtp_targets(
     })
 }
 
+/// How long an idle smtp connection is kept for the next message to its next hop (Postfix's
+/// `smtp_connection_cache_time_limit`, 2 s).
+const CACHE_TIME_LIMIT: Duration = Duration::from_secs(2);
+
+/// The smtp agent's idle connections by next hop, each with the relay it goes to and when it
+/// became idle: the next message for that next hop reuses one (after an `RSET` shows it is
+/// alive) instead of connecting again; a connection idle for [`CACHE_TIME_LIMIT`] is closed.
+#[derive(Default)]
+pub struct ConnectionCache {
+    idle: std::sync::Mutex<IdleMap>,
+}
+
+/// Idle connections by next hop: relay name, client, idle since.
+type IdleMap = std::collections::HashMap<String, Vec<(String, Client, Instant)>>;
+
+impl ConnectionCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleMap> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An idle connection to `nexthop` that still answers, with its relay name.
+    async fn take(&self, nexthop: &str) -> Option<(String, Client)> {
+        loop {
+            let entry = {
+                let mut idle = self.lock();
+                let list = idle.get_mut(nexthop)?;
+                let e = list.pop();
+                if list.is_empty() {
+                    idle.remove(nexthop);
+                }
+                e
+            };
+            let (relay, mut client, since) = entry?;
+            if since.elapsed() < CACHE_TIME_LIMIT
+                && matches!(client.rset().await, Ok(r) if r.code().is_positive())
+            {
+                return Some((relay, client));
+            }
+            let _ = client.quit().await;
+        }
+    }
+
+    /// Keeps `client` for the next message to `nexthop`; closes it (and any other connection
+    /// idle too long) once the time limit has passed.
+    fn put(shared: &Arc<Shared>, nexthop: &str, relay: String, client: Client) {
+        shared
+            .smtp_cache
+            .lock()
+            .entry(nexthop.to_string())
+            .or_default()
+            .push((relay, client, Instant::now()));
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(CACHE_TIME_LIMIT).await;
+            let expired: Vec<Client> = {
+                let mut idle = shared.smtp_cache.lock();
+                let mut out = Vec::new();
+                for list in idle.values_mut() {
+                    let (old, keep): (Vec<_>, Vec<_>) = list
+                        .drain(..)
+                        .partition(|(_, _, since)| since.elapsed() >= CACHE_TIME_LIMIT);
+                    *list = keep;
+                    out.extend(old.into_iter().map(|(_, c, _)| c));
+                }
+                idle.retain(|_, list| !list.is_empty());
+                out
+            };
+            for client in expired {
+                let _ = client.quit().await;
+            }
+        });
+    }
+}
+
 /// The `smtp` agent: to the next hop's mail exchangers in order (the first that accepts a
-/// connection), one transaction for the lease's recipients.
+/// connection), one transaction for the lease's recipients; the connection is then kept in
+/// the [`ConnectionCache`] for the next message to the same next hop.
 async fn deliver_smtp(
     shared: &Arc<Shared>,
     id: mailroom_queue::QueueId,
@@ -565,13 +642,18 @@ async fn deliver_smtp(
         Ok(p) => p,
         Err(_) => return (nexthop.into(), all(bounce((5, 4, 4), "bad next hop port"))),
     };
-    let targets = match smtp_targets(shared, &hop, port).await {
-        Ok(t) => t,
-        Err(o) => return (format!("{}:{port}", hop.host), all(o)),
-    };
     let body = match blocking_body(shared, id).await {
         Ok(b) => b,
         Err(o) => return (format!("{}:{port}", hop.host), all(o)),
+    };
+    let cached = shared.smtp_cache.take(nexthop).await;
+    let targets = if cached.is_some() {
+        Vec::new()
+    } else {
+        match smtp_targets(shared, &hop, port).await {
+            Ok(t) => t,
+            Err(o) => return (format!("{}:{port}", hop.host), all(o)),
+        }
     };
     let options = |host: &str| {
         let mut session = ClientConfig::new(my_host(shared));
@@ -587,7 +669,7 @@ async fn deliver_smtp(
         }
         options
     };
-    let mut connected = None;
+    let mut connected = cached;
     let mut failures = Vec::new();
     for (host, addr) in &targets {
         match Client::connect(*addr, options(host)).await {
@@ -617,10 +699,16 @@ async fn deliver_smtp(
             .iter()
             .map(|r| from_reply(&r.reply))
             .collect(),
-        Ok(_) => all(defer((4, 3, 0), "smtp: wrong number of results")),
-        Err(e) => all(defer((4, 4, 2), &format!("smtp: {e}"))),
+        // Not reused: the session is in an unknown state, or unusable.
+        Ok(_) => {
+            return (
+                relay,
+                all(defer((4, 3, 0), "smtp: wrong number of results")),
+            );
+        }
+        Err(e) => return (relay, all(defer((4, 4, 2), &format!("smtp: {e}")))),
     };
-    let _ = client.quit().await;
+    ConnectionCache::put(shared, nexthop, relay.clone(), client);
     (relay, outcomes)
 }
 

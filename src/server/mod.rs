@@ -61,6 +61,8 @@ pub struct Shared {
     pub wake: Notify,
     /// The smtp agent's name service (MX and address lookups).
     pub resolver: Arc<dyn dns::Resolve>,
+    /// The smtp agent's idle connections by next hop (Postfix's connection cache).
+    pub smtp_cache: deliver::ConnectionCache,
 }
 
 /// Lookups that always fail temporarily: the server runs (and defers remote mail) when the
@@ -277,6 +279,7 @@ pub fn open_with_resolver(
         queue,
         wake: Notify::new(),
         resolver,
+        smtp_cache: deliver::ConnectionCache::default(),
     }))
 }
 
