@@ -605,7 +605,8 @@ fn counting_proxy(target: u16) -> (u16, std::sync::Arc<std::sync::atomic::Atomic
 }
 
 /// Connection reuse (Postfix's connection cache): a second message to the same next hop
-/// within `smtp_connection_cache_time_limit` (2 s) goes over the first one's connection.
+/// within `smtp_connection_cache_time_limit` (2 s) goes over the first one's connection; one
+/// sent after the limit makes a new connection.
 #[test]
 fn smtp_agent_reuses_its_connection() {
     let Some(peers) = mailroom_testkit::peers(&["smtp-sink", "python3"]) else {
@@ -644,6 +645,20 @@ fn smtp_agent_reuses_its_connection() {
     assert_eq!(
         connections.load(std::sync::atomic::Ordering::SeqCst),
         1,
+        "{}",
+        server.log()
+    );
+    // Past the 2 s time limit the idle connection is gone: the next message connects anew.
+    std::thread::sleep(Duration::from_millis(2500));
+    send(3);
+    server.wait_log(
+        "third relayed",
+        |l| l.matches("status=sent").count() >= 3,
+        20,
+    );
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        2,
         "{}",
         server.log()
     );
