@@ -433,6 +433,20 @@ impl ServerSession {
         (!self.out.is_empty()).then(|| std::mem::take(&mut self.out))
     }
 
+    /// Ends the session from the server's side (shutdown, too many failed logins): sends
+    /// `* BYE text` (RFC 9051 7.1.5) and moves to the logout state; the application sends
+    /// what is queued and closes. Nothing more is read.
+    pub fn bye(&mut self, text: &str) {
+        if self.state == State::Logout {
+            return;
+        }
+        self.send(&Response::Status(StatusResponse::untagged(
+            StatusKind::Bye,
+            text,
+        )));
+        self.logout();
+    }
+
     /// Sends an untagged response now (an update while idling, an EXISTS after NOOP, ...).
     pub fn send_untagged(&mut self, data: Data) {
         self.send(&Response::Data(data));
@@ -1114,6 +1128,22 @@ mod tests {
         assert_eq!(o.matches("x BAD").count(), 10, "{o}");
         assert!(o.ends_with("* BYE Too many invalid commands\r\n"));
         assert_eq!(s.state(), State::Logout);
+    }
+
+    #[test]
+    fn bye_from_the_server_ends_the_session() {
+        let (mut s, now) = session();
+        out(&mut s);
+        s.bye("Server shutting down.");
+        assert_eq!(out(&mut s), "* BYE Server shutting down.\r\n");
+        assert_eq!(s.state(), State::Logout);
+        assert!(matches!(s.poll_event(), Some(Event::Logout)));
+        assert!(!s.wants_input());
+        // Input after BYE is not read; a second BYE says nothing.
+        s.handle_input(now, b"a NOOP\r\n");
+        s.bye("again");
+        assert_eq!(s.poll_transmit(), None);
+        assert!(s.poll_event().is_none());
     }
 
     #[test]
