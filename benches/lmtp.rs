@@ -110,7 +110,7 @@ fn main() {
         .unwrap();
     let ours = Address::Tcp(listener.local_addr().unwrap().to_string());
     mda_runtime.spawn(lmtp_maildir::serve(
-        lmtp_maildir::MaildirMda::new(base.path(), None),
+        lmtp_maildir::mda(base.path(), None),
         Listener::from(listener),
         std::future::pending(),
     ));

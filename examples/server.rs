@@ -11,13 +11,16 @@
 //! ```
 //!
 //! With no configuration it listens on loopback only (SMTP 2525, submission 2587 with STARTTLS,
-//! submissions 2465 with implicit TLS), keeps its
-//! data under `./mailroom-data`, serves the domain `localhost`, and creates a demo user whose
-//! password it prints once. The banner says how to send a first message and where it lands.
+//! submissions 2465 with implicit TLS, IMAP 2143 with STARTTLS, IMAPS 2993, LMTP 2424), keeps
+//! its data under `./mailroom-data`, serves the domain `localhost`, and creates a demo user
+//! whose password it prints once. The banner says how to send a first message, where it lands
+//! and how to read it over IMAP.
 //!
 //! Environment overrides (for tests and quick trials): `MAILROOM_DATA` (data_directory),
 //! `MAILROOM_HOSTNAME` (myhostname), `MAILROOM_SMTP_LISTEN` (smtpd_listen),
-//! `MAILROOM_SUBMISSION_LISTEN`, `MAILROOM_SUBMISSIONS_LISTEN`, `MAILROOM_RELAYHOST`.
+//! `MAILROOM_SUBMISSION_LISTEN`, `MAILROOM_SUBMISSIONS_LISTEN`, `MAILROOM_IMAP_LISTEN`,
+//! `MAILROOM_IMAPS_LISTEN`, `MAILROOM_LMTP_LISTEN`, `MAILROOM_RELAYHOST` (an empty value
+//! turns a listener off).
 //! SIGTERM or Ctrl-C stops it gracefully.
 
 use std::path::PathBuf;
@@ -45,6 +48,15 @@ fn load(config_path: Option<&PathBuf>) -> Result<Config, String> {
     }
     if let Some(v) = env("MAILROOM_SUBMISSIONS_LISTEN") {
         config.submissions_listen = v;
+    }
+    if let Some(v) = env("MAILROOM_IMAP_LISTEN") {
+        config.imap_listen = v;
+    }
+    if let Some(v) = env("MAILROOM_IMAPS_LISTEN") {
+        config.imaps_listen = v;
+    }
+    if let Some(v) = env("MAILROOM_LMTP_LISTEN") {
+        config.lmtp_listen = v;
     }
     if let Some(v) = env("MAILROOM_RELAYHOST") {
         config.relayhost = v;
@@ -171,6 +183,20 @@ fn banner(running: &server::Running, shared: &server::Shared, first: Option<&ser
         "mailroom: submissions on {} (implicit TLS, then AUTH PLAIN/LOGIN)",
         show(b.submissions)
     );
+    println!(
+        "mailroom: IMAP on {} (STARTTLS, then LOGIN or AUTHENTICATE PLAIN)",
+        show(b.imap)
+    );
+    println!(
+        "mailroom: IMAPS on {} (implicit TLS, then LOGIN or AUTHENTICATE PLAIN)",
+        show(b.imaps)
+    );
+    println!(
+        "mailroom: LMTP on {} (delivery to the passwd-file's users)",
+        b.lmtp
+            .as_ref()
+            .map_or("off".to_string(), ToString::to_string)
+    );
     println!("mailroom: data in {}", c.data_directory.display());
     let user = if c.demo_user.is_empty() {
         "postmaster".to_string()
@@ -208,6 +234,20 @@ fn banner(running: &server::Running, shared: &server::Shared, first: Option<&ser
                 "mailroom: it lands in the Maildir {}/new/",
                 maildir.display()
             );
+            if let Some(imap) = b.imaps.or(b.imap)
+                && !c.demo_user.is_empty()
+            {
+                println!(
+                    "mailroom: read it over IMAP{} at {imap} as {user}@{} (a self-signed \
+                     certificate: tell the client to accept it)",
+                    if b.imaps.is_some() {
+                        "S"
+                    } else {
+                        " with STARTTLS"
+                    },
+                    c.myhostname
+                );
+            }
         } else {
             println!("mailroom: it lands in the mbox {}", maildir.display());
         }

@@ -29,6 +29,9 @@ fn the_banner_instructions_deliver_a_first_message() {
         .env("MAILROOM_SMTP_LISTEN", format!("127.0.0.1:{port}"))
         .env("MAILROOM_SUBMISSION_LISTEN", "127.0.0.1:0")
         .env("MAILROOM_SUBMISSIONS_LISTEN", "127.0.0.1:0")
+        .env("MAILROOM_IMAP_LISTEN", "127.0.0.1:0")
+        .env("MAILROOM_IMAPS_LISTEN", "127.0.0.1:0")
+        .env("MAILROOM_LMTP_LISTEN", "127.0.0.1:0")
         .env("MAILROOM_DATA", dir.path().join("data"))
         .stdout(Stdio::piped())
         .spawn()
@@ -152,4 +155,49 @@ fn the_banner_instructions_deliver_a_first_message() {
     // Nothing left behind in the Maildir's tmp/.
     let tmp = new_dir.parent().unwrap().join("tmp");
     assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);
+
+    // The banner's IMAP line: the demo user, with the printed password, reads the three
+    // messages over implicit TLS (Python's imaplib; the certificate is self-signed).
+    let password = banner
+        .iter()
+        .find_map(|l| l.split_once(" with password "))
+        .map(|(_, p)| p.trim().to_string())
+        .expect("the banner prints the demo user's password");
+    let (imap_addr, login) = banner
+        .iter()
+        .find_map(|l| l.split_once("read it over IMAPS at "))
+        .and_then(|(_, rest)| rest.split_once(" as "))
+        .map(|(addr, rest)| {
+            let addr: std::net::SocketAddr = addr.trim().parse().unwrap();
+            (addr, rest.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("the banner says where to read the mail over IMAP");
+    let script = format!(
+        "import imaplib, ssl\n\
+         ctx = ssl.create_default_context()\n\
+         ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         m = imaplib.IMAP4_SSL('{}', {}, ssl_context=ctx)\n\
+         m.login('{login}', '{password}')\n\
+         typ, data = m.select('INBOX')\n\
+         print('EXISTS', data[0].decode())\n\
+         typ, data = m.fetch('1:*', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')\n\
+         print('SUBJECTS', sum(1 for d in data if isinstance(d, tuple)))\n\
+         m.logout()\n",
+        imap_addr.ip(),
+        imap_addr.port()
+    );
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "imaplib: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("EXISTS 3\n"), "{stdout}");
+    assert!(stdout.contains("SUBJECTS 3\n"), "{stdout}");
 }

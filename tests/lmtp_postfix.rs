@@ -64,7 +64,7 @@ fn postfix_delivers_through_our_lmtp_mda() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mda = lmtp_maildir::MaildirMda::new(base.path(), None);
+    let mda = lmtp_maildir::mda(base.path(), None);
     runtime.spawn(lmtp_maildir::serve(
         mda,
         Listener::from(listener),

@@ -35,7 +35,8 @@ impl Server {
         let data = dir.join("data");
         let conf = dir.join("mailroom.toml");
         let text = format!(
-            "data_directory = {:?}\nsmtpd_listen = \"127.0.0.1:0\"\nsubmission_listen = \"127.0.0.1:0\"\nsubmissions_listen = \"127.0.0.1:0\"\n{config}",
+            "data_directory = {:?}\nsmtpd_listen = \"127.0.0.1:0\"\nsubmission_listen = \"127.0.0.1:0\"\nsubmissions_listen = \"127.0.0.1:0\"\n\
+             imap_listen = \"\"\nimaps_listen = \"\"\nlmtp_listen = \"\"\n{config}",
             data.display().to_string()
         );
         std::fs::write(&conf, text).unwrap();

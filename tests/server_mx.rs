@@ -64,7 +64,8 @@ async fn relayhost_domain_resolved_by_mx_to_smtp_sink() {
     let conf = dir.path().join("mailroom.toml");
     let text = format!(
         "data_directory = {:?}\nsmtpd_listen = \"127.0.0.1:0\"\nsubmission_listen = \"\"\n\
-         submissions_listen = \"\"\nrelayhost = \"mx-domain.test:{sink_port}\"\n",
+         submissions_listen = \"\"\nimap_listen = \"\"\nimaps_listen = \"\"\n\
+         lmtp_listen = \"\"\nrelayhost = \"mx-domain.test:{sink_port}\"\n",
         dir.path().join("data").display().to_string()
     );
     let config = Config::parse(&conf, &text).unwrap();

@@ -66,6 +66,25 @@ smtpd_listen = "127.0.0.1:2525"
 submission_listen = "127.0.0.1:2587"
 # Submission over implicit TLS (port 465).
 submissions_listen = "127.0.0.1:2465"
+# Mailbox access (the roles of Dovecot's imap and lmtp) over the users' Maildirs, for the
+# users of the passwd-file; home_mailbox must then name a Maildir ("Maildir/").
+# IMAP with STARTTLS (the port-143 role).
+imap_listen = "127.0.0.1:2143"
+# IMAP over implicit TLS (the port-993 role).
+imaps_listen = "127.0.0.1:2993"
+# Dovecot's disable_plaintext_auth: no LOGIN or AUTHENTICATE PLAIN before STARTTLS.
+disable_plaintext_auth = true
+# Dovecot's auth_failure_delay (seconds): a failed IMAP login is answered after this many
+# seconds times the number of failures so far on the connection.
+auth_failure_delay = 2
+# Failed IMAP logins allowed per connection: the one that reaches the limit is answered NO,
+# then BYE, and the connection closed (as smtpd_auth_failure_limit for SMTP AUTH).
+imap_auth_failure_limit = 3
+# LMTP delivery into the users' Maildirs: "host:port", or "unix:/path" for a Unix socket.
+# A recipient is a passwd-file user (user+ext@domain is user@domain); one reply per recipient
+# after the data, Maildir++ quota (maildirsize) enforced. Postfix hands mail to it with
+# virtual_transport = lmtp:inet:127.0.0.1:2424, and so can our own lmtp transport.
+lmtp_listen = "127.0.0.1:2424"
 # TLS certificate and key (PEM). Empty: a self-signed pair generated at first start and kept
 # in the data directory (tls-cert.pem, tls-key.pem).
 smtpd_tls_cert_file = ""
@@ -126,6 +145,12 @@ pub struct Config {
     pub smtpd_listen: String,
     pub submission_listen: String,
     pub submissions_listen: String,
+    pub imap_listen: String,
+    pub imaps_listen: String,
+    pub disable_plaintext_auth: bool,
+    pub auth_failure_delay: u64,
+    pub imap_auth_failure_limit: u32,
+    pub lmtp_listen: String,
     pub smtpd_tls_cert_file: String,
     pub smtpd_tls_key_file: String,
     pub message_size_limit: u64,
@@ -329,10 +354,29 @@ impl Config {
             ("smtpd_listen", &self.smtpd_listen),
             ("submission_listen", &self.submission_listen),
             ("submissions_listen", &self.submissions_listen),
+            ("imap_listen", &self.imap_listen),
+            ("imaps_listen", &self.imaps_listen),
         ] {
             if !value.is_empty() && value.parse::<std::net::SocketAddr>().is_err() {
                 return Err(invalid(key, format!("{value:?} is not address:port")));
             }
+        }
+        if let Err(e) = self.lmtp_address() {
+            return Err(invalid("lmtp_listen", e));
+        }
+        let serves_mailboxes = [&self.imap_listen, &self.imaps_listen, &self.lmtp_listen]
+            .iter()
+            .any(|l| !l.is_empty());
+        if serves_mailboxes && !self.home_mailbox.ends_with('/') {
+            return Err(invalid(
+                "home_mailbox",
+                format!(
+                    "{:?} is an mbox, but the IMAP and LMTP listeners serve Maildirs only: use a \
+                     Maildir (\"Maildir/\") or turn them off (imap_listen = imaps_listen = \
+                     lmtp_listen = \"\")",
+                    self.home_mailbox
+                ),
+            ));
         }
         for (name, argv) in &self.pipe_transports {
             if argv.is_empty() || !argv[0].starts_with('/') {
@@ -349,6 +393,29 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The LMTP listener's address (`None`: off): `host:port`, `inet:host:port` or
+    /// `unix:/path`.
+    ///
+    /// # Errors
+    ///
+    /// The value is none of these.
+    pub fn lmtp_address(&self) -> Result<Option<mailroom_lmtp::Address>, String> {
+        let value = self.lmtp_listen.as_str();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.starts_with("unix:") || value.starts_with('/') {
+            return value
+                .parse()
+                .map(Some)
+                .map_err(|e| format!("{value:?}: {e}"));
+        }
+        let addr = value.strip_prefix("inet:").unwrap_or(value);
+        addr.parse::<std::net::SocketAddr>()
+            .map(|a| Some(mailroom_lmtp::Address::Tcp(a.to_string())))
+            .map_err(|_| format!("{value:?} is not address:port or unix:/path"))
     }
 
     /// The parsed `mynetworks`.
@@ -408,6 +475,44 @@ mod tests {
         assert!(e.to_string().starts_with("m.toml:"), "{e}");
         let e = Config::parse(Path::new("m.toml"), "mynetworks = [\"nope\"]\n").unwrap_err();
         assert!(e.to_string().contains("mynetworks"), "{e}");
+    }
+
+    #[test]
+    fn mailbox_listeners() {
+        let c = Config::default_config();
+        assert_eq!(c.imap_listen, "127.0.0.1:2143");
+        assert_eq!(c.imaps_listen, "127.0.0.1:2993");
+        assert_eq!(
+            c.lmtp_address().unwrap(),
+            Some(mailroom_lmtp::Address::Tcp("127.0.0.1:2424".into()))
+        );
+        let parse = |text: &str| Config::parse(Path::new("m.toml"), text);
+        let c = parse("lmtp_listen = \"unix:/run/mailroom/lmtp\"\n").unwrap();
+        assert_eq!(
+            c.lmtp_address().unwrap(),
+            Some(mailroom_lmtp::Address::Unix("/run/mailroom/lmtp".into()))
+        );
+        let c = parse("lmtp_listen = \"inet:[::1]:24\"\n").unwrap();
+        assert_eq!(
+            c.lmtp_address().unwrap(),
+            Some(mailroom_lmtp::Address::Tcp("[::1]:24".into()))
+        );
+        assert_eq!(
+            parse("lmtp_listen = \"\"\n")
+                .unwrap()
+                .lmtp_address()
+                .unwrap(),
+            None
+        );
+        let e = parse("lmtp_listen = \"localhost\"\n").unwrap_err();
+        assert!(e.to_string().contains("lmtp_listen"), "{e}");
+        let e = parse("imap_listen = \"143\"\n").unwrap_err();
+        assert!(e.to_string().contains("imap_listen"), "{e}");
+        // The mailbox roles serve Maildirs only.
+        let e = parse("home_mailbox = \"mbox\"\n").unwrap_err();
+        assert!(e.to_string().contains("home_mailbox"), "{e}");
+        parse("home_mailbox = \"mbox\"\nimap_listen = \"\"\nimaps_listen = \"\"\nlmtp_listen = \"\"\n")
+            .unwrap();
     }
 
     #[test]

@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, watch};
 
 use super::Shared;
 use super::dns::{self, RouteError};
+use super::imap::Hub;
 use super::smtpd::reverse_text;
 
 /// The queue's router: `transport:nexthop` of a recipient, from trivial-rewrite's resolution.
@@ -196,6 +197,7 @@ fn read_body(shared: &Shared, id: mailroom_queue::QueueId) -> Result<Vec<u8>, St
 
 /// Where a mailbox path points: a Maildir (trailing `/`) or an mbox file.
 fn store(
+    hub: &Hub,
     path: PathBuf,
     maildir: bool,
     prefix: &[u8],
@@ -217,7 +219,11 @@ fn store(
             Err(e) => return defer((4, 2, 0), &format!("cannot create maildir: {e}")),
         };
         match md.deliver(prefix.chain(body)) {
-            Ok(_) => Outcome::Delivered,
+            Ok(_) => {
+                // Wakes the IMAP sessions idling on this Maildir.
+                hub.changed(&path);
+                Outcome::Delivered
+            }
             Err(mailroom_maildir::DeliverError::OverQuota { .. }) => {
                 bounce((5, 2, 2), "mailbox full")
             }
@@ -298,7 +304,7 @@ fn deliver_virtual(
     }
     let base = shared.config.data_path(&shared.config.virtual_mailbox_base);
     let maildir = rel.ends_with('/');
-    store(base.join(rel), maildir, prefix, body, sender)
+    store(&shared.hub, base.join(rel), maildir, prefix, body, sender)
 }
 
 fn deliver_local(
@@ -320,13 +326,10 @@ fn deliver_local(
     for d in deliveries {
         let outcome = match d.delivery {
             Delivery::Mailbox(name) => {
-                let delim = &params.recipient_delimiter;
-                let user = shared.passwd.mailbox_user(&name, &domain).or_else(|| {
-                    (!delim.is_empty())
-                        .then(|| name.split_once(delim.as_str()))
-                        .flatten()
-                        .and_then(|(base, _)| shared.passwd.mailbox_user(base, &domain))
-                });
+                let user =
+                    shared
+                        .passwd
+                        .recipient_user(&name, &domain, &params.recipient_delimiter);
                 match user {
                     None => bounce((5, 1, 1), &format!("unknown user: \"{name}\"")),
                     Some(u) if u.home.as_os_str().is_empty() => {
@@ -334,11 +337,18 @@ fn deliver_local(
                     }
                     Some(u) => {
                         let hm = &shared.config.home_mailbox;
-                        store(u.home.join(hm), hm.ends_with('/'), prefix, body, sender)
+                        store(
+                            &shared.hub,
+                            u.home.join(hm),
+                            hm.ends_with('/'),
+                            prefix,
+                            body,
+                            sender,
+                        )
                     }
                 }
             }
-            Delivery::File(path) => store(path, false, prefix, body, sender),
+            Delivery::File(path) => store(&shared.hub, path, false, prefix, body, sender),
             Delivery::Forward(to) => {
                 let env =
                     mailroom_queue::Envelope::new(sender.clone(), vec![ForwardPath::from(to)]);

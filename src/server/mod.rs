@@ -10,7 +10,13 @@
 //!   -> local (aliases, Maildir or mbox), virtual (Maildir), lmtp, smtp, pipe      [deliver.rs]
 //!   -> Queue::complete per recipient: delivered / deferred (back-off) / bounced (DSN)
 //! sendmail (examples/sendmail.rs) -> maildrop/ -> pickup -> cleanup -> queue      [pickup.rs]
+//!
+//! LMTP (Dovecot's lmtp role) -> passwd-file users' Maildirs, a reply per recipient [lmtpd.rs]
+//! IMAP (143 role: STARTTLS; 993 role: implicit TLS) <- the same Maildirs          [imap/]
 //! ```
+//!
+//! The mailbox roles share a [`imap::Hub`] with the delivery agents: a message stored by
+//! LMTP or by the local and virtual agents wakes the IMAP sessions idling on that Maildir.
 //!
 //! The smtp agent looks up MX records for a next hop without brackets ([`dns`]). The failed
 //! AUTH that reaches `smtpd_auth_failure_limit` is answered `421 4.7.0` and the connection
@@ -25,6 +31,7 @@ pub mod config;
 pub mod deliver;
 pub mod dns;
 pub mod imap;
+pub mod lmtpd;
 pub mod passwd;
 pub mod pickup;
 pub mod smtpd;
@@ -63,6 +70,53 @@ pub struct Shared {
     pub resolver: Arc<dyn dns::Resolve>,
     /// The smtp agent's idle connections by next hop (Postfix's connection cache).
     pub smtp_cache: deliver::ConnectionCache,
+    /// Change notifications for the IMAP sessions (deliveries, other sessions' changes).
+    pub hub: Arc<imap::Hub>,
+}
+
+/// The IMAP server's users: the passwd-file's, each with the Maildir `home_mailbox` names in
+/// its home.
+struct PasswdUsers(Arc<Shared>);
+
+impl imap::Authenticator for PasswdUsers {
+    fn verify(&self, user: &str, password: &str) -> Option<imap::MailUser> {
+        let shared = &self.0;
+        if !shared.passwd.verify(user, password) {
+            return None;
+        }
+        let found = shared.passwd.get(user)?;
+        if found.home.as_os_str().is_empty() {
+            tracing::warn!("imap: user {} has no home directory", found.name);
+            return None;
+        }
+        Some(imap::MailUser {
+            name: found.name.clone(),
+            maildir: found.home.join(&shared.config.home_mailbox),
+        })
+    }
+}
+
+/// The IMAP server's settings from the configuration.
+fn imap_config(shared: &Arc<Shared>, tls: &Arc<rustls::ServerConfig>) -> Arc<imap::ImapConfig> {
+    let c = &shared.config;
+    let mut config = imap::ImapConfig::new(
+        Arc::new(PasswdUsers(Arc::clone(shared))),
+        Some(Arc::clone(tls)),
+    );
+    config.disable_plaintext_auth = c.disable_plaintext_auth;
+    config.auth_failure_delay = Duration::from_secs(c.auth_failure_delay);
+    config.auth_failure_limit = c.imap_auth_failure_limit;
+    config.hub = Arc::clone(&shared.hub);
+    config.session.greeting = format!("{} IMAP ready", c.myhostname);
+    // An APPEND may be as large as a message the MTA accepts.
+    let limits = &mut config.session.limits;
+    limits.max_literal = limits.max_literal.max(c.message_size_limit);
+    limits.max_frame = limits.max_frame.max(
+        usize::try_from(c.message_size_limit)
+            .unwrap_or(usize::MAX)
+            .saturating_add(64 * 1024),
+    );
+    Arc::new(config)
 }
 
 /// Lookups that always fail temporarily: the server runs (and defers remote mail) when the
@@ -280,6 +334,7 @@ pub fn open_with_resolver(
         wake: Notify::new(),
         resolver,
         smtp_cache: deliver::ConnectionCache::default(),
+        hub: Arc::new(imap::Hub::new()),
     }))
 }
 
@@ -332,6 +387,12 @@ pub struct Bound {
     pub submission: Option<SocketAddr>,
     /// Submission over implicit TLS.
     pub submissions: Option<SocketAddr>,
+    /// IMAP with STARTTLS (the port-143 role).
+    pub imap: Option<SocketAddr>,
+    /// IMAP over implicit TLS (the port-993 role).
+    pub imaps: Option<SocketAddr>,
+    /// LMTP delivery (`inet:host:port` or `unix:/path`).
+    pub lmtp: Option<mailroom_lmtp::Address>,
 }
 
 async fn bind(addr: &str) -> Result<Option<tokio::net::TcpListener>, StartError> {
@@ -349,8 +410,44 @@ pub struct Running {
     shared: Arc<Shared>,
     tls: Arc<rustls::ServerConfig>,
     listeners: [Option<tokio::net::TcpListener>; 3],
+    imap: [Option<tokio::net::TcpListener>; 2],
+    lmtp: Option<mailroom_lmtp::Listener>,
     /// Where the listeners are.
     pub bound: Bound,
+}
+
+/// Binds the LMTP listener; a Unix socket left by an earlier run is replaced.
+async fn bind_lmtp(
+    address: Option<mailroom_lmtp::Address>,
+) -> Result<
+    (
+        Option<mailroom_lmtp::Listener>,
+        Option<mailroom_lmtp::Address>,
+    ),
+    StartError,
+> {
+    let Some(address) = address else {
+        return Ok((None, None));
+    };
+    if let mailroom_lmtp::Address::Unix(path) = &address {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+                let _ = std::fs::remove_file(path);
+            }
+            _ => {}
+        }
+    }
+    let listener = mailroom_lmtp::Listener::bind(&address)
+        .await
+        .map_err(|e| err(format!("cannot listen on {address}: {e}")))?;
+    let bound = match &listener {
+        mailroom_lmtp::Listener::Tcp(l) => l
+            .local_addr()
+            .map(|a| mailroom_lmtp::Address::Tcp(a.to_string()))
+            .unwrap_or(address),
+        mailroom_lmtp::Listener::Unix(_) => address,
+    };
+    Ok((Some(listener), Some(bound)))
 }
 
 /// Binds the listeners and loads TLS.
@@ -364,16 +461,24 @@ pub async fn start(shared: Arc<Shared>) -> Result<Running, StartError> {
     let smtp = bind(&c.smtpd_listen).await?;
     let submission = bind(&c.submission_listen).await?;
     let submissions = bind(&c.submissions_listen).await?;
+    let imap = bind(&c.imap_listen).await?;
+    let imaps = bind(&c.imaps_listen).await?;
+    let (lmtp, lmtp_bound) = bind_lmtp(c.lmtp_address().map_err(err)?).await?;
     let addr = |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
     let bound = Bound {
         smtp: addr(&smtp),
         submission: addr(&submission),
         submissions: addr(&submissions),
+        imap: addr(&imap),
+        imaps: addr(&imaps),
+        lmtp: lmtp_bound,
     };
     Ok(Running {
         shared,
         tls,
         listeners: [smtp, submission, submissions],
+        imap: [imap, imaps],
+        lmtp,
         bound,
     })
 }
@@ -401,6 +506,39 @@ impl Running {
                 };
                 if let Err(e) = smtpd::serve(shared, role, tls, listener, signal).await {
                     tracing::error!("{role:?} listener: {e}");
+                }
+            });
+        }
+        let imap_config = imap_config(&self.shared, &self.tls);
+        for (listener, implicit_tls) in self.imap.into_iter().zip([false, true]) {
+            let Some(listener) = listener else { continue };
+            let config = Arc::clone(&imap_config);
+            let mut stop = stop_rx.clone();
+            tasks.spawn(async move {
+                let signal = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                let result =
+                    imap::serve_with_shutdown(listener, config, implicit_tls, signal).await;
+                if let Err(e) = result {
+                    let role = if implicit_tls { "imaps" } else { "imap" };
+                    tracing::error!("{role} listener: {e}");
+                }
+            });
+        }
+        if let Some(listener) = self.lmtp {
+            let shared = Arc::clone(&self.shared);
+            let mut stop = stop_rx.clone();
+            tasks.spawn(async move {
+                let signal = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                let c = &shared.config;
+                let mda = lmtpd::MaildirMda::new(lmtpd::passwd_resolver(Arc::clone(&shared)))
+                    .with_hub(Arc::clone(&shared.hub));
+                let size = Some(c.message_size_limit);
+                if let Err(e) = lmtpd::serve(mda, &c.myhostname, size, listener, signal).await {
+                    tracing::error!("lmtp listener: {e}");
                 }
             });
         }

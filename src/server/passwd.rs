@@ -128,6 +128,18 @@ impl Passwd {
             .or_else(|| self.get(local_part))
     }
 
+    /// The user receiving mail for `local_part@domain` as local(8) and Dovecot's LMTP find it:
+    /// [`Passwd::mailbox_user`], then, when `delimiter` is set and the local part holds it,
+    /// the same for the part before it (`user+ext` delivers to `user`).
+    pub fn recipient_user(&self, local_part: &str, domain: &str, delimiter: &str) -> Option<&User> {
+        self.mailbox_user(local_part, domain).or_else(|| {
+            (!delimiter.is_empty())
+                .then(|| local_part.split_once(delimiter))
+                .flatten()
+                .and_then(|(base, _)| self.mailbox_user(base, domain))
+        })
+    }
+
     /// The local parts of all users (for `local_recipient_maps`).
     pub fn local_parts(&self) -> impl Iterator<Item = &str> {
         self.users
@@ -225,6 +237,33 @@ mod tests {
         let dove = "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$FDqzQLxgUpcj0fZL7QvDiw$wb8x2R7pAjK76Vpm5zy1kz4/ho5lYYZhQJG42uqCCd0";
         assert!(verify_scheme(dove, "test") && !verify_scheme(dove, "tess"));
         assert!(!verify_scheme("{MD5}x", "x"));
+    }
+
+    #[test]
+    fn recipient_user_strips_the_extension() {
+        let p = Passwd::parse(
+            Path::new("passwd"),
+            "alice@example.test:{PLAIN}x::::/h/alice::\nbob:{PLAIN}x::::/h/bob::\n",
+        )
+        .unwrap();
+        let name =
+            |l: &str, d: &str, delim: &str| p.recipient_user(l, d, delim).map(|u| u.name.clone());
+        assert_eq!(
+            name("alice", "example.test", "+").as_deref(),
+            Some("alice@example.test")
+        );
+        assert_eq!(
+            name("alice+lists", "example.test", "+").as_deref(),
+            Some("alice@example.test")
+        );
+        assert_eq!(name("alice+lists", "example.test", ""), None);
+        assert_eq!(
+            name("alice", "other.test", "+"),
+            None,
+            "the domain is part of the login"
+        );
+        assert_eq!(name("bob+x", "any.test", "+").as_deref(), Some("bob"));
+        assert_eq!(name("carol", "example.test", "+"), None);
     }
 
     #[test]

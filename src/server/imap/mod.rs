@@ -120,7 +120,9 @@ impl Hub {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.entry(path.to_owned())
+        // One channel per directory however the path is spelled (`Maildir/` or `Maildir`).
+        let key: PathBuf = path.components().collect();
+        map.entry(key)
             .or_insert_with(|| watch::channel(0).0)
             .clone()
     }
@@ -165,8 +167,12 @@ pub struct ImapConfig {
     /// Dovecot's `disable_plaintext_auth`: no LOGIN or AUTHENTICATE PLAIN before TLS. Ignored
     /// (treated as `false`) when there is no TLS at all.
     pub disable_plaintext_auth: bool,
-    /// Delay before answering a failed login (Dovecot's `auth_failure_delay`, 2 s).
+    /// Delay before answering a failed login (Dovecot's `auth_failure_delay`, 2 s), times the
+    /// number of failures so far on the connection: each failure waits longer than the last.
     pub auth_failure_delay: Duration,
+    /// Failed logins allowed per connection: the one that reaches it is answered NO, then
+    /// `* BYE`, and the connection closed (0: no limit).
+    pub auth_failure_limit: u32,
     /// How often an idling session looks at the Maildir for changes by other processes.
     pub idle_poll: Duration,
     /// Sessions share change notifications through this.
@@ -181,6 +187,7 @@ impl std::fmt::Debug for ImapConfig {
             .field("tls", &self.tls.is_some())
             .field("disable_plaintext_auth", &self.disable_plaintext_auth)
             .field("auth_failure_delay", &self.auth_failure_delay)
+            .field("auth_failure_limit", &self.auth_failure_limit)
             .field("idle_poll", &self.idle_poll)
             .finish_non_exhaustive()
     }
@@ -200,6 +207,7 @@ impl ImapConfig {
             tls,
             disable_plaintext_auth: true,
             auth_failure_delay: Duration::from_secs(2),
+            auth_failure_limit: 3,
             idle_poll: Duration::from_secs(1),
             hub: Arc::new(Hub::new()),
             session,
@@ -225,18 +233,57 @@ pub async fn serve(
     config: Arc<ImapConfig>,
     implicit_tls: bool,
 ) -> std::io::Result<()> {
+    serve_with_shutdown(listener, config, implicit_tls, std::future::pending()).await
+}
+
+/// How long sessions get, after shutdown, to finish the command they are running.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// As [`serve`], until `shutdown` completes: then no new connection is accepted, and each
+/// session finishes the command it is running (an APPEND is stored and answered), says
+/// `* BYE Server shutting down.` and closes; those still busy after 10 s are dropped.
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    config: Arc<ImapConfig>,
+    implicit_tls: bool,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     if implicit_tls && config.tls.is_none() {
         return Err(std::io::Error::other(
             "implicit TLS needs a TLS configuration",
         ));
     }
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let config = config.clone();
-        tokio::spawn(async move {
-            let _ = serve_connection(stream, config, implicit_tls).await;
-        });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut sessions = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    let result = loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => break Err(e),
+                };
+                let config = config.clone();
+                let stop = stop_rx.clone();
+                sessions.spawn(async move {
+                    let _ = serve_connection_until(stream, config, implicit_tls, stop).await;
+                });
+            }
+            // Reap finished sessions so the set does not grow with the connections served.
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            () = &mut shutdown => break Ok(()),
+        }
+    };
+    let _ = stop_tx.send(true);
+    let drained = async { while sessions.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+        sessions.shutdown().await;
     }
+    result
 }
 
 /// Serves one connection to its end.
@@ -249,6 +296,17 @@ pub async fn serve_connection(
     config: Arc<ImapConfig>,
     implicit_tls: bool,
 ) -> std::io::Result<()> {
+    // A sender kept alive for the whole connection: never a shutdown.
+    let (_keep, stop) = watch::channel(false);
+    serve_connection_until(stream, config, implicit_tls, stop).await
+}
+
+async fn serve_connection_until(
+    stream: TcpStream,
+    config: Arc<ImapConfig>,
+    implicit_tls: bool,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let now = Instant::now();
     if implicit_tls {
@@ -257,11 +315,11 @@ pub async fn serve_connection(
         };
         let stream = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await?;
         let session = ServerSession::new_tls(config.session_config(), now);
-        let mut conn = Connection::new(session, config);
+        let mut conn = Connection::new(session, config, stop);
         conn.run(stream).await.map(|_| ())
     } else {
         let session = ServerSession::new(config.session_config(), now);
-        let mut conn = Connection::new(session, config.clone());
+        let mut conn = Connection::new(session, config.clone(), stop);
         if let Some(plain) = conn.run(stream).await? {
             // STARTTLS: the session already dropped what the client sent after it.
             let Some(tls) = config.tls.clone() else {
@@ -279,15 +337,21 @@ struct Connection {
     backend: Backend,
     config: Arc<ImapConfig>,
     idling: bool,
+    /// Failed logins so far.
+    auth_failures: u32,
+    /// Becomes `true` when the server shuts down.
+    stop: watch::Receiver<bool>,
 }
 
 impl Connection {
-    fn new(session: ServerSession, config: Arc<ImapConfig>) -> Self {
+    fn new(session: ServerSession, config: Arc<ImapConfig>, stop: watch::Receiver<bool>) -> Self {
         Self {
             session,
             backend: Backend::new(config.hub.clone()),
             config,
             idling: false,
+            auth_failures: 0,
+            stop,
         }
     }
 
@@ -342,13 +406,29 @@ impl Connection {
                         let answer = match found {
                             Some(user) => self.backend.login(user),
                             None => {
-                                tokio::time::sleep(self.config.auth_failure_delay).await;
+                                // A growing delay per failure slows password guessing.
+                                self.auth_failures = self.auth_failures.saturating_add(1);
+                                tokio::time::sleep(
+                                    self.config.auth_failure_delay * self.auth_failures,
+                                )
+                                .await;
+                                tracing::warn!(
+                                    "imap: authentication failed for {:?} ({} of {})",
+                                    String::from_utf8_lossy(&username),
+                                    self.auth_failures,
+                                    self.config.auth_failure_limit
+                                );
+                                // RFC 5530's AUTHENTICATIONFAILED code, as Dovecot sends it.
                                 mailroom_imap_proto::session::Answer::no(
                                     "[AUTHENTICATIONFAILED] Authentication failed.",
                                 )
                             }
                         };
                         let _ = self.session.respond(token, answer);
+                        let limit = self.config.auth_failure_limit;
+                        if limit > 0 && self.auth_failures >= limit {
+                            self.session.bye("Too many authentication failures.");
+                        }
                     }
                     Event::Command { token, command } => {
                         let answer = self.backend.command(command, self.session.utf8_accept());
@@ -376,6 +456,7 @@ impl Connection {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1800));
             let poll = self.config.idle_poll;
             let can_read = self.session.wants_input();
+            let mut stop = self.stop.clone();
             tokio::select! {
                 n = stream.read(&mut buf), if can_read => {
                     let n = n?;
@@ -399,6 +480,10 @@ impl Connection {
                 _ = tokio::time::sleep(poll), if self.idling => {
                     self.push_updates();
                 }
+                // Shutdown: between commands (none is being answered here), say BYE.
+                _ = stop.wait_for(|stop| *stop) => {
+                    self.session.bye("Server shutting down.");
+                }
             }
         }
     }
@@ -414,5 +499,113 @@ impl Connection {
             stream.write_all(&out).await?;
         }
         stream.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    /// A server on a free loopback port with one user; returns its address and the stop
+    /// sender.
+    async fn start(config: ImapConfig) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve_with_shutdown(
+            listener,
+            Arc::new(config),
+            false,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        (addr, tx)
+    }
+
+    fn users(dir: &Path) -> Arc<StaticUsers> {
+        Arc::new(StaticUsers::new().with_user("u", "right", dir.join("Maildir")))
+    }
+
+    async fn line(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
+        let mut l = String::new();
+        tokio::time::timeout(Duration::from_secs(30), r.read_line(&mut l))
+            .await
+            .unwrap()
+            .unwrap();
+        l
+    }
+
+    #[tokio::test]
+    async fn failed_logins_wait_longer_each_time_then_bye() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ImapConfig::new(users(dir.path()), None);
+        config.auth_failure_delay = Duration::from_millis(20);
+        config.auth_failure_limit = 3;
+        let (addr, _stop) = start(config).await;
+        let (r, mut w) = TcpStream::connect(addr).await.unwrap().into_split();
+        let mut r = BufReader::new(r);
+        assert!(line(&mut r).await.starts_with("* OK"));
+        let mut waited = Vec::new();
+        for n in 1..=3 {
+            let sent = Instant::now();
+            w.write_all(format!("a{n} LOGIN u wrong\r\n").as_bytes())
+                .await
+                .unwrap();
+            let reply = line(&mut r).await;
+            waited.push(sent.elapsed());
+            assert_eq!(
+                reply,
+                format!("a{n} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
+            );
+        }
+        // The n-th failure waits at least n times the delay.
+        for (n, w) in waited.iter().enumerate() {
+            assert!(
+                *w >= Duration::from_millis(20) * (n as u32 + 1),
+                "{waited:?}"
+            );
+        }
+        assert_eq!(
+            line(&mut r).await,
+            "* BYE Too many authentication failures.\r\n"
+        );
+        assert_eq!(line(&mut r).await, "", "closed after BYE");
+    }
+
+    #[tokio::test]
+    async fn shutdown_says_bye_to_open_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ImapConfig::new(users(dir.path()), None);
+        config.disable_plaintext_auth = false;
+        let (addr, stop) = start(config).await;
+        let (r, mut w) = TcpStream::connect(addr).await.unwrap().into_split();
+        let mut r = BufReader::new(r);
+        assert!(line(&mut r).await.starts_with("* OK"));
+        w.write_all(b"a LOGIN u right\r\nb SELECT INBOX\r\n")
+            .await
+            .unwrap();
+        loop {
+            let l = line(&mut r).await;
+            assert!(!l.starts_with("a NO") && !l.starts_with("b NO"), "{l}");
+            if l.starts_with("b OK") {
+                break;
+            }
+        }
+        stop.send(()).unwrap();
+        assert_eq!(line(&mut r).await, "* BYE Server shutting down.\r\n");
+        assert_eq!(line(&mut r).await, "", "closed after BYE");
+        // No new connection is accepted.
+        let refused = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if TcpStream::connect(addr).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(refused.is_ok(), "the listener is closed");
     }
 }
