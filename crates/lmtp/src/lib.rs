@@ -18,8 +18,9 @@
 //!   and reply timeouts; TCP and Unix sockets ([`Address`]). [`Pool`] keeps idle connections
 //!   for the next message (connection reuse).
 //!
-//! What it does not do: no storage (an MDA stores the message: see `examples/lmtp_maildir.rs`
-//! in the `mailroom` package for one delivering into Maildir), no TLS or AUTH (LMTP runs
+//! What it does not do: no storage (an MDA stores the message: see `src/server/lmtpd.rs` in
+//! the `mailroom` package, run alone by `examples/lmtp_maildir.rs`, for one delivering into
+//! Maildir), no TLS or AUTH (LMTP runs
 //! between trusted hosts or over a Unix socket), no queue or retries (the client reports, the
 //! caller retries).
 //!
@@ -73,7 +74,7 @@
 //!
 //! `cargo bench --bench lmtp` (in the `mailroom` package, `benches/lmtp.rs`) is a load
 //! program: 4 KiB messages, 1 and 10 recipients, 16 reused connections, through the Maildir MDA
-//! of `examples/lmtp_maildir.rs` beside Dovecot's LMTP into Maildir in the same run, in
+//! (`src/server/lmtpd.rs`, as `examples/lmtp_maildir.rs` runs it) beside Dovecot's LMTP into Maildir in the same run, in
 //! alternating rounds (`LMTP_BENCH_ROUNDS`, `LMTP_BENCH_MESSAGES`). It prints messages per
 //! second and the median ratio; the goal is at least 1.5 times Dovecot's rate.
 //!
