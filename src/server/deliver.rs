@@ -566,7 +566,7 @@ const CACHE_TIME_LIMIT: Duration = Duration::from_secs(2);
 
 /// The smtp agent's idle connections by next hop, each with the relay it goes to and when it
 /// became idle: the next message for that next hop reuses one (after an `RSET` shows it is
-/// alive) instead of connecting again; a connection idle for [`CACHE_TIME_LIMIT`] is closed.
+/// alive) instead of connecting again; a connection idle for 2 s (`CACHE_TIME_LIMIT`) is closed.
 #[derive(Default)]
 pub struct ConnectionCache {
     idle: std::sync::Mutex<IdleMap>,

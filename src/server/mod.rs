@@ -135,7 +135,7 @@ impl dns::Resolve for NoDns {
     }
 }
 
-/// What [`prepare`] found or made on first start.
+/// What [`prepare_data`] found or made on first start.
 #[derive(Debug, Clone)]
 pub struct FirstStart {
     /// The demo user's login (`demo@localhost`).
