@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Running, example_binary};
+use common::{example_binary, start_server};
 
 #[test]
 fn the_banner_instructions_deliver_a_first_message() {
@@ -25,31 +24,16 @@ fn the_banner_instructions_deliver_a_first_message() {
     };
     let dir = mailroom_testkit::temp_dir();
     let port = mailroom_testkit::free_port();
-    let mut child = Command::new(example_binary())
+    let mut command = Command::new(example_binary());
+    command
         .env("MAILROOM_SMTP_LISTEN", format!("127.0.0.1:{port}"))
         .env("MAILROOM_SUBMISSION_LISTEN", "127.0.0.1:0")
         .env("MAILROOM_SUBMISSIONS_LISTEN", "127.0.0.1:0")
         .env("MAILROOM_IMAP_LISTEN", "127.0.0.1:0")
         .env("MAILROOM_IMAPS_LISTEN", "127.0.0.1:0")
         .env("MAILROOM_LMTP_LISTEN", "127.0.0.1:0")
-        .env("MAILROOM_DATA", dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run target/debug/examples/server (built by cargo test)");
-    let stdout = child.stdout.take().unwrap();
-    let _server = Running(child);
-
-    // Read the banner up to its last line.
-    let mut banner = Vec::new();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let done = line.contains("Ctrl-C stops");
-        banner.push(line);
-        if done {
-            break;
-        }
-    }
+        .env("MAILROOM_DATA", dir.path().join("data"));
+    let (_server, banner) = start_server(command);
     let banner_text = banner.join("\n");
     assert!(
         banner_text.contains(&format!("127.0.0.1:{port}")),

@@ -23,7 +23,7 @@ use std::process::{ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Running, example_binary};
+use common::{Running, example_binary, start_server};
 use mailroom::maildir::{Maildir, QuotaLimit};
 use mailroom_testkit::postfix::{Postfix, send_smtp};
 
@@ -66,24 +66,12 @@ impl Server {
         );
         std::fs::write(&conf, text).unwrap();
         let log = dir.join("server.log");
-        let mut child = Command::new(example_binary())
+        let mut command = Command::new(example_binary());
+        command
             .arg("--config")
             .arg(&conf)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("run the server example (built by cargo test)");
-        let stdout = child.stdout.take().unwrap();
-        let child = Running(child);
-        let mut banner = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            let done = line.contains("Ctrl-C stops");
-            banner.push(line);
-            if done {
-                break;
-            }
-        }
+            .stderr(std::fs::File::create(&log).unwrap());
+        let (child, banner) = start_server(command);
         let banner = banner.join("\n");
         assert!(
             banner.contains(&format!("LMTP on inet:127.0.0.1:{lmtp}"))

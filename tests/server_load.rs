@@ -13,12 +13,11 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, example_binary};
+use common::{Running, example_binary, start_server};
 
 /// Starts the server on `port` with its data in `dir/data`; returns once the banner is read.
 fn start(dir: &Path, port: u16) -> Running {
@@ -32,7 +31,8 @@ fn start_env(dir: &Path, port: u16, env: &[(&str, String)]) -> Running {
         .append(true)
         .open(dir.join("server.log"))
         .unwrap();
-    let mut child = Command::new(example_binary())
+    let mut command = Command::new(example_binary());
+    command
         .env("MAILROOM_DATA", dir.join("data"))
         .env("MAILROOM_SMTP_LISTEN", format!("127.0.0.1:{port}"))
         .env("MAILROOM_SUBMISSION_LISTEN", "")
@@ -41,17 +41,8 @@ fn start_env(dir: &Path, port: u16, env: &[(&str, String)]) -> Running {
         .env("MAILROOM_IMAPS_LISTEN", "")
         .env("MAILROOM_LMTP_LISTEN", "")
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("run the server example (built by cargo test)");
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().contains("Ctrl-C stops") {
-            break;
-        }
-    }
-    Running(child)
+        .stderr(log);
+    start_server(command).0
 }
 
 /// Adds local users to the passwd-file the first start made.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, example_binary};
+use common::{Running, example_binary, start_server};
 
 /// The server started with `config` (TOML), its banner read.
 struct Server {
@@ -41,24 +41,12 @@ impl Server {
         );
         std::fs::write(&conf, text).unwrap();
         let log = dir.join("server.log");
-        let mut child = Command::new(example_binary())
+        let mut command = Command::new(example_binary());
+        command
             .arg("--config")
             .arg(&conf)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("run the server example (built by cargo test)");
-        let stdout = child.stdout.take().unwrap();
-        let child = Running(child);
-        let mut banner = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            let done = line.contains("Ctrl-C stops");
-            banner.push(line);
-            if done {
-                break;
-            }
-        }
+            .stderr(std::fs::File::create(&log).unwrap());
+        let (child, banner) = start_server(command);
         let find = |prefix: &str| {
             banner
                 .iter()

@@ -22,3 +22,26 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+/// Runs `command` (the server example, with its arguments and environment set), its standard
+/// output piped, and reads the banner up to its last line (`... Ctrl-C stops ...`). A server
+/// that exits before finishing the banner fails the test with what it printed.
+pub(crate) fn start_server(mut command: std::process::Command) -> (Running, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the server example (built by cargo test)");
+    let stdout = child.stdout.take().expect("piped standard output");
+    let running = Running(child);
+    let mut banner = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("the banner is text");
+        let done = line.contains("Ctrl-C stops");
+        banner.push(line);
+        if done {
+            return (running, banner);
+        }
+    }
+    panic!("the server stopped before its banner ended: {banner:#?}");
+}
