@@ -8,6 +8,7 @@
 //!   (`552 5.2.2`); Postfix bounces exactly those two, and its DSN comes back through our LMTP.
 //! - `own_mta_lmtp_transport_to_own_listener`: our MTA's `lmtp` transport delivers to our own
 //!   LMTP listener, and the IMAP client sees the message.
+//! - `lmtp_over_a_unix_socket`: `lmtp_listen = "unix:/path"` with Python's `smtplib.LMTP`.
 //!
 //! The IMAP client is Python's imaplib (STARTTLS, then LOGIN, then IDLE by hand: imaplib has no
 //! IDLE before Python 3.14).
@@ -32,14 +33,15 @@ use mailroom_testkit::postfix::{Postfix, send_smtp};
 struct Server {
     _child: Running,
     data: PathBuf,
-    lmtp: u16,
+    /// `lmtp_listen`: `127.0.0.1:PORT` or `unix:/path`.
+    lmtp: String,
     imap: u16,
     smtp: Option<u16>,
     log: PathBuf,
 }
 
 impl Server {
-    fn start(dir: &Path, users: &[&str], with_smtp: bool, lmtp: u16, extra: &str) -> Server {
+    fn start(dir: &Path, users: &[&str], with_smtp: bool, lmtp: &str, extra: &str) -> Server {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
         let passwd: String = users
@@ -60,7 +62,7 @@ impl Server {
             "data_directory = {:?}\nmyhostname = \"mail.example.test\"\ndemo_user = \"\"\n\
              smtpd_listen = \"{}\"\nsubmission_listen = \"\"\nsubmissions_listen = \"\"\n\
              imap_listen = \"127.0.0.1:{imap}\"\nimaps_listen = \"\"\n\
-             lmtp_listen = \"127.0.0.1:{lmtp}\"\n{extra}",
+             lmtp_listen = \"{lmtp}\"\n{extra}",
             data.display().to_string(),
             smtp.map_or(String::new(), |p| format!("127.0.0.1:{p}")),
         );
@@ -74,15 +76,21 @@ impl Server {
         let (child, banner) = start_server(command);
         let banner = banner.join("\n");
         assert!(
-            banner.contains(&format!("LMTP on inet:127.0.0.1:{lmtp}"))
-                && banner.contains(&format!("IMAP on 127.0.0.1:{imap}")),
+            banner.contains(&format!(
+                "LMTP on {}",
+                if lmtp.starts_with("unix:") {
+                    lmtp.to_string()
+                } else {
+                    format!("inet:{lmtp}")
+                }
+            )) && banner.contains(&format!("IMAP on 127.0.0.1:{imap}")),
             "{banner}\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         Server {
             _child: child,
             data,
-            lmtp,
+            lmtp: lmtp.to_string(),
             imap,
             smtp,
             log,
@@ -232,8 +240,8 @@ fn postfix_lmtp_to_idling_imap_client() {
         "full@example.test",
         "bounces@example.test",
     ];
-    let lmtp = mailroom_testkit::free_port();
-    let server = Server::start(dir.path(), &users, false, lmtp, "");
+    let lmtp = format!("127.0.0.1:{}", mailroom_testkit::free_port());
+    let server = Server::start(dir.path(), &users, false, &lmtp, "");
     std::fs::create_dir_all(server.data.join("home/full")).unwrap();
     let full = Maildir::create(server.maildir("full")).unwrap();
     full.set_quota_limit(QuotaLimit {
@@ -245,10 +253,7 @@ fn postfix_lmtp_to_idling_imap_client() {
     let Some(postfix) = Postfix::builder()
         .main_cf("virtual_mailbox_domains", "example.test")
         .main_cf("virtual_mailbox_maps", "texthash:{conf}/vmailbox")
-        .main_cf(
-            "virtual_transport",
-            &format!("lmtp:inet:127.0.0.1:{}", server.lmtp),
-        )
+        .main_cf("virtual_transport", &format!("lmtp:inet:{}", server.lmtp))
         .table(
             "vmailbox",
             "alice@example.test x\nfull@example.test x\nghost@example.test x\n\
@@ -352,7 +357,7 @@ fn own_mta_lmtp_transport_to_own_listener() {
         dir.path(),
         &["alice@example.test"],
         true,
-        lmtp_port,
+        &format!("127.0.0.1:{lmtp_port}"),
         "transport_maps = [\"hash:transport\"]\n",
     );
     let (_client, rx, mut stderr) = idle_client(&server, "alice@example.test");
@@ -388,4 +393,45 @@ fn own_mta_lmtp_transport_to_own_listener() {
             && log.contains("status=sent"),
         "{log}"
     );
+}
+
+/// The LMTP listener on a Unix socket (`lmtp_listen = "unix:/path"`), with Python's
+/// `smtplib.LMTP` as the client: one reply per recipient (250 for the user, 550 5.1.1 for the
+/// unknown one, as `sendmail`'s refused dict shows), and the message in the Maildir.
+#[test]
+fn lmtp_over_a_unix_socket() {
+    let Some(python) = mailroom_testkit::peer("python3") else {
+        return;
+    };
+    let dir = mailroom_testkit::temp_dir();
+    let socket = dir.path().join("lmtp.sock");
+    let server = Server::start(
+        dir.path(),
+        &["alice@example.test"],
+        false,
+        &format!("unix:{}", socket.display()),
+        "",
+    );
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(format!(
+            "import smtplib\ns = smtplib.LMTP({:?})\n\
+             refused = s.sendmail('someone@example.org', ['alice+box@example.test', 'nobody@example.test'], \
+             'Subject: over a socket\\r\\n\\r\\nunix lmtp\\r\\n')\n\
+             print(refused)\ns.quit()",
+            socket.display().to_string()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("'nobody@example.test': (550, b'5.1.1") && !stdout.contains("alice"),
+        "{stdout}"
+    );
+    assert_eq!(count(&server.maildir("alice")), 1, "{}", server.log());
 }
