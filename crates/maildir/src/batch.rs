@@ -1,10 +1,10 @@
 //! Batch delivery: many messages, or one message to many Maildirs, with the fsyncs grouped.
 //!
 //! Every message of a batch gets the same promise as [`Maildir::deliver`]: when its result is
-//! `Ok`, its file was fsynced, renamed into `new/`, and `new/` fsynced. What is shared is the
-//! waiting: all files of the batch are fsynced together (concurrently on [`crate::RealFs`], so
-//! the journal commits them as one group), then renamed, then each distinct `new/` directory is
-//! fsynced once for all the messages renamed into it.
+//! `Ok`, its file's data was made durable, it was renamed into `new/`, and `new/` fsynced. What
+//! is shared is the waiting: the data of all files is flushed together ([`Fs::sync_batch`]:
+//! one `syncfs(2)` per ext4 file system on [`crate::RealFs`]), then the files are renamed,
+//! then each distinct `new/` directory is fsynced once for all the messages renamed into it.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -31,11 +31,16 @@ enum ItemState<File> {
 /// with the fsyncs grouped.
 ///
 /// Every message of a batch gets the same promise as [`Maildir::deliver`]: when its result is
-/// `Ok`, its file was fsynced, renamed into `new/`, and `new/` fsynced. What is shared is the
-/// waiting: all files are fsynced together (concurrently on [`crate::RealFs`], so the journal
-/// commits them as one group), then renamed, then each distinct `new/` is fsynced once for all
-/// the messages renamed into it. A failure hits only the messages it concerns: an over-quota
-/// recipient, a failed fsync of one file, or the messages of one `new/` whose fsync failed.
+/// `Ok`, its file's data was made durable, it was renamed into `new/`, and `new/` fsynced. What
+/// is shared is the waiting: the data of all files is flushed together by [`Fs::sync_batch`],
+/// then the files are renamed, then each distinct `new/` is fsynced once for all the messages
+/// renamed into it. A failure hits only the messages it concerns: an over-quota recipient, a
+/// failed flush (on [`crate::RealFs`], a failed `syncfs` fails every message on that file
+/// system, a failed fsync only its file), or the messages of one `new/` whose fsync failed.
+///
+/// On [`crate::RealFs`], the flush of two or more files on one ext4 file system is a
+/// `syncfs(2)`, which also writes back other programs' dirty data on that file system: see
+/// [`crate::RealFs`] for the trade-off and where it falls back to one fsync per file.
 ///
 /// Add messages with [`Batch::add`] (one message, one Maildir) or [`Batch::add_to_many`] (one
 /// message copied to several Maildirs while it is read once), then [`Batch::commit`]. Each
@@ -148,11 +153,12 @@ impl<'m, F: Fs> Batch<'m, F> {
             }
         }
 
-        // 1. fsync every file, together.
+        // 1. Make every file's data durable, together (one syncfs on RealFs). In the order
+        // they were created, as `sync_batch` requires.
         let sync_results = {
             let mut files: Vec<&mut F::File> =
                 staged.iter_mut().map(|(_, _, s)| &mut s.file).collect();
-            fs.sync_files(&mut files)
+            fs.sync_batch(&mut files)
         };
         // 2. rename each synced file into its new/.
         let mut published: Vec<(usize, &'m Maildir<F>, Delivered)> = Vec::new();

@@ -10,7 +10,9 @@
 //!
 //! - [`Maildir::deliver`]: delivery by the Maildir protocol with the fsyncs that make it
 //!   durable; [`Batch`] groups many deliveries (many messages, or one message to many
-//!   Maildirs) so they share their fsyncs.
+//!   Maildirs) so they share their flushes: on ext4 one `syncfs(2)` makes the data of the
+//!   whole batch durable, then one fsync per `new/` its entries (see [`RealFs`] for the
+//!   trade-off: `syncfs` also writes back other programs' dirty data on that file system).
 //! - Reading: [`Maildir::scan`], [`Maildir::open_message`], sizes from `S=`, flags from `:2,`,
 //!   [`Maildir::set_flags`], [`Maildir::move_to_cur`], [`Maildir::expunge`],
 //!   [`Maildir::clean_tmp`].
@@ -34,7 +36,8 @@
 //!
 //! - `deliver` returns `Ok` only after the file was fsynced, renamed into `new/` and `new/`
 //!   fsynced: the message survives a crash or power cut from then on. A failed fsync is a
-//!   failed delivery, never retried into a success.
+//!   failed delivery, never retried into a success. A [`Batch`] gives each message the same
+//!   promise; a failed flush of the batch (`syncfs`) fails every message it covered.
 //! - After any failure or crash, a message is either absent from `new/` and `cur/` or there
 //!   whole, under one name. A failed delivery leaves nothing visible (a crash may leave a file
 //!   in `tmp/`, which readers never look at and [`Maildir::clean_tmp`] removes after 36 hours).
@@ -70,8 +73,8 @@
 //!
 //! # Features
 //!
-//! None: the crate has one configuration. It depends on `rustix` for `RENAME_NOREPLACE` and
-//! the host name, and `thiserror`.
+//! None: the crate has one configuration. It depends on `rustix` for `RENAME_NOREPLACE`,
+//! `syncfs` and the host name, and `thiserror`.
 
 mod batch;
 mod error;

@@ -2,7 +2,8 @@
 //!
 //! [`SimFs`] implements [`Fs`] in memory. Every file and directory has two states: what was
 //! written (what a running process sees) and what is durable (what survives a power cut). A file's
-//! data becomes durable on [`Fs::sync_file`]; a directory's entries (creations, renames, removals)
+//! data becomes durable on [`Fs::sync_file`], and every file's on [`Fs::sync_batch`] (one
+//! operation standing for `syncfs(2)`); a directory's entries (creations, renames, removals)
 //! become durable on [`Fs::sync_dir`] of that directory, as POSIX promises and no more.
 //!
 //! Each change to directory entries (create, unlink, mkdir, rmdir, rename) is one atomic
@@ -449,6 +450,36 @@ impl Fs for SimFs {
         }
     }
 
+    /// One operation (`syncfs`) that makes the written data of every file on the simulated
+    /// file system durable, as `syncfs(2)` does on [`crate::RealFs`]; directory entries are not
+    /// made durable (be conservative: the caller must still fsync the directories). Failed or
+    /// crashed, it fails every file and makes nothing durable.
+    fn sync_batch(&self, files: &mut [&mut SimFile]) -> Vec<io::Result<()>> {
+        let Some(first) = files.first() else {
+            return Vec::new();
+        };
+        // The files' own state, so a batch may sync through any handle of the same file system.
+        let mut s = first.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = s.op("syncfs") {
+            return files
+                .iter()
+                .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
+                .collect();
+        }
+        for node in s.nodes.values_mut() {
+            if let Node::File { data, durable, .. } = node {
+                durable.clone_from(data);
+            }
+        }
+        files
+            .iter()
+            .map(|f| match s.nodes.get(&f.node) {
+                Some(Node::File { .. }) => Ok(()),
+                _ => Err(err(io::ErrorKind::NotFound, "file vanished")),
+            })
+            .collect()
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.rename_inner(from, to, true)
     }
@@ -637,6 +668,58 @@ mod tests {
         fs.fail_after(0);
         assert!(fs.create_dir(Path::new("/a")).is_err());
         fs.create_dir(Path::new("/a")).unwrap();
+    }
+
+    #[test]
+    fn sync_batch_makes_all_data_durable_but_no_entry() {
+        let fs = SimFs::new();
+        fs.create_dir(Path::new("/d")).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        fs.sync_dir(Path::new("/d")).unwrap();
+        let mut a = fs.create_new(Path::new("/d/a")).unwrap();
+        a.write_all(b"in the batch").unwrap();
+        let mut b = fs.create_new(Path::new("/d/b")).unwrap();
+        b.write_all(b"outside it").unwrap();
+        let before = fs.ops();
+        let results = fs.sync_batch(&mut [&mut a]);
+        assert_eq!(fs.ops(), before + 1, "one operation");
+        assert!(results[0].is_ok());
+        // Data durable (file system wide), entries not: nothing survives without a sync_dir.
+        assert_eq!(fs.durable_contents(Path::new("/d/a")), None);
+        fs.sync_dir(Path::new("/d")).unwrap();
+        assert_eq!(
+            fs.durable_contents(Path::new("/d/a")).unwrap(),
+            b"in the batch"
+        );
+        assert_eq!(
+            fs.durable_contents(Path::new("/d/b")).unwrap(),
+            b"outside it"
+        );
+        assert!(fs.sync_batch(&mut []).is_empty());
+    }
+
+    #[test]
+    fn sync_batch_failure_fails_every_file_and_syncs_nothing() {
+        for crash in [false, true] {
+            let fs = SimFs::new();
+            fs.create_dir(Path::new("/d")).unwrap();
+            let mut a = fs.create_new(Path::new("/d/a")).unwrap();
+            a.write_all(b"a").unwrap();
+            let mut b = fs.create_new(Path::new("/d/b")).unwrap();
+            b.write_all(b"b").unwrap();
+            fs.sync_dir(Path::new("/")).unwrap();
+            fs.sync_dir(Path::new("/d")).unwrap();
+            if crash {
+                fs.crash_after(0);
+            } else {
+                fs.fail_after(0);
+            }
+            let results = fs.sync_batch(&mut [&mut a, &mut b]);
+            assert!(results.iter().all(Result::is_err), "{results:?}");
+            assert_eq!(fs.durable_contents(Path::new("/d/a")).unwrap(), b"");
+            assert_eq!(fs.durable_contents(Path::new("/d/b")).unwrap(), b"");
+            assert_eq!(fs.is_crashed(), crash);
+        }
     }
 
     #[test]

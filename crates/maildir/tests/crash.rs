@@ -1,6 +1,7 @@
 //! Crash consistency on the simulated file system (acceptance 1): a crash after each file
 //! operation of a delivery and of a batch, for every position and several crash models; and an
-//! error injected at each step.
+//! error injected at each step. A batch's files are flushed by one operation
+//! (`Fs::sync_batch`, `syncfs(2)` on the real disk), which the batch tests find and cross.
 //!
 //! After every crash each message must be absent or complete in `new/`/`cur/`, never partial,
 //! never under two names, and every delivery reported done must be there.
@@ -12,7 +13,7 @@ use std::io::Read;
 use std::path::Path;
 
 use mailroom_maildir::sim::{CrashMode, SimFs};
-use mailroom_maildir::{Batch, DeliverStep, Fs, Maildir};
+use mailroom_maildir::{Batch, DeliverError, DeliverStep, Delivered, Fs, Maildir};
 
 const ROOT: &str = "/mail/user";
 
@@ -178,7 +179,10 @@ fn reader_failure_is_reported_and_leaves_nothing() {
 }
 
 /// Runs a batch: three messages to the first Maildir, one message to both.
-fn run_batch(a: &Maildir<SimFs>, b: &Maildir<SimFs>) -> Vec<bool> {
+fn run_batch_results(
+    a: &Maildir<SimFs>,
+    b: &Maildir<SimFs>,
+) -> Vec<Result<Delivered, DeliverError>> {
     let mut batch = Batch::new();
     for i in 0..3 {
         batch.add(a, &body(i)[..]);
@@ -186,7 +190,20 @@ fn run_batch(a: &Maildir<SimFs>, b: &Maildir<SimFs>) -> Vec<bool> {
     batch.add_to_many(&[a, b], &body(3)[..]);
     let results = batch.commit();
     assert_eq!(results.len(), 5);
-    results.iter().map(Result::is_ok).collect()
+    results
+}
+
+fn run_batch(a: &Maildir<SimFs>, b: &Maildir<SimFs>) -> Vec<bool> {
+    run_batch_results(a, b).iter().map(Result::is_ok).collect()
+}
+
+/// Whether every result failed at the batch's one flush (`Fs::sync_batch`, `syncfs` on the
+/// real disk) with the simulated fault `what` ("injected failure of syncfs", "simulated crash
+/// during syncfs").
+fn all_failed_at_the_flush(results: &[Result<Delivered, DeliverError>], what: &str) -> bool {
+    results.iter().all(|r| {
+        matches!(r, Err(e) if e.step() == DeliverStep::SyncFile && e.to_string().contains(what))
+    })
 }
 
 fn setup_two() -> (SimFs, Maildir<SimFs>, Maildir<SimFs>) {
@@ -229,20 +246,31 @@ fn crash_at_every_operation_of_a_batch() {
     assert!(ok.iter().all(|&x| x));
     let total = fs.ops() - before;
 
+    let mut at_the_flush = Vec::new();
     for n in 0..=total {
         for mode in modes(n) {
             let (fs, a, b) = setup_two();
             fs.crash_after(n);
-            let ok = run_batch(&a, &b);
+            let results = run_batch_results(&a, &b);
+            let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
             if n >= total {
                 assert!(ok.iter().all(|&x| x));
             } else {
                 assert!(!ok.iter().all(|&x| x), "crash at {n} but all reported done");
             }
+            if mode == CrashMode::LoseUnsynced
+                && all_failed_at_the_flush(&results, "simulated crash during syncfs")
+            {
+                at_the_flush.push(n);
+            }
             fs.recover(mode);
             check_two(&fs, &ok, &format!("crash at {n}/{total} ({mode:?})"));
         }
     }
+    // The batch flushes its five files with one operation, and the crash loop went through it
+    // (and through the operations just before and after it).
+    assert_eq!(at_the_flush.len(), 1, "{at_the_flush:?}");
+    assert!(at_the_flush[0] > 0 && at_the_flush[0] < total);
 }
 
 #[test]
@@ -251,11 +279,28 @@ fn error_at_each_operation_of_a_batch() {
     let before = fs.ops();
     run_batch(&a, &b);
     let total = fs.ops() - before;
+    let mut steps = Vec::new();
+    let mut at_the_flush = 0;
     for n in 0..total {
         let (fs, a, b) = setup_two();
         fs.fail_after(n);
-        let ok = run_batch(&a, &b);
+        let results = run_batch_results(&a, &b);
+        let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
         assert!(ok.iter().any(|&x| !x), "failure at {n} not reported");
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            let text = e.to_string();
+            assert!(
+                text.contains("/mail/"),
+                "failure at {n}: error names no path: {text}"
+            );
+            if !steps.contains(&e.step()) {
+                steps.push(e.step());
+            }
+        }
+        if all_failed_at_the_flush(&results, "injected failure of syncfs") {
+            // A failed flush fails every message of the batch: none may be reported done.
+            at_the_flush += 1;
+        }
         // No crash: what was reported done is there, what failed is not.
         let bodies: Vec<Vec<u8>> = (0..4).map(body).collect();
         let files_a = contents(&fs, "/mail/a");
@@ -272,6 +317,19 @@ fn error_at_each_operation_of_a_batch() {
                 "failure at {n}: {dir}"
             );
         }
+    }
+    assert_eq!(at_the_flush, 1, "one flush for the whole batch");
+    for step in [
+        DeliverStep::Create,
+        DeliverStep::Write,
+        DeliverStep::SyncFile,
+        DeliverStep::Rename,
+        DeliverStep::SyncDir,
+    ] {
+        assert!(
+            steps.contains(&step),
+            "no injected failure at {step:?}: {steps:?}"
+        );
     }
 }
 
