@@ -8,11 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailroom_imap_proto::session::Answer;
 use mailroom_imap_proto::types::{
-    AString, Atom, Code, CommandBody, Data, Date, DateTime, ESearchItem, Envelope, FetchAttribute,
-    FetchItems, FetchValue, Flag, FlagPerm, IString, ListData, ListMailbox, ListReturnOption,
-    ListSelectOption, Mailbox, MailboxAttr, NamespaceDescr, Response, SearchKey,
-    SearchReturnOption, SectionText, SeqNumber, Sequence, SequenceSet, StatusAttribute, StatusKind,
-    StatusResponse, StoreKind,
+    AString, Address, Atom, Body, BodyExtension, Code, CommandBody, Data, Date, DateTime,
+    ESearchItem, Envelope, FetchAttribute, FetchItems, FetchValue, Flag, FlagPerm, IString,
+    ListData, ListMailbox, ListReturnOption, ListSelectOption, Mailbox, MailboxAttr,
+    NamespaceDescr, PartSpecific, Response, SearchKey, SearchReturnOption, SectionText, SeqNumber,
+    Sequence, SequenceSet, StatusAttribute, StatusKind, StatusResponse, StoreKind,
 };
 use mailroom_maildir::{Flags, Maildir, Message as MdMessage};
 
@@ -56,12 +56,60 @@ struct Selected {
     pending_expunge: bool,
 }
 
+/// About how many octets of responses a FETCH batch holds (see [`Backend::start`]).
+pub(crate) const FETCH_BATCH_BYTES: usize = 1 << 20;
+
+/// At most this many messages in one FETCH batch, so a batch of small items (flags, UIDs)
+/// stays short too.
+const FETCH_BATCH_MESSAGES: usize = 1000;
+
+/// One step of a command's answer: untagged responses to send now, then either the tagged
+/// answer (the command is complete) or, when `answer` is `None`, more to come from
+/// [`Backend::resume`].
+#[derive(Debug, Default)]
+pub struct Step {
+    /// Untagged responses to send now, before anything of the next step.
+    pub data: Vec<Data>,
+    /// The answer (its own untagged responses, then the tagged status); `None` while a FETCH
+    /// has messages left.
+    pub answer: Option<Answer>,
+}
+
+/// What each message of a FETCH needs from its file.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Anything from the file at all (not only flags, UID, size, date).
+    needs_raw: bool,
+    /// The MIME structure (mail-parser), not only raw octets.
+    needs_parse: bool,
+    /// The header suffices.
+    header_only: bool,
+    /// Only ENVELOPE needs the file (served from the Hub's cache when there).
+    envelope_only: bool,
+    /// `\Seen` is set implicitly (BODY[] without PEEK, RFC822, RFC822.TEXT, BINARY[]).
+    sets_seen: bool,
+}
+
+/// A FETCH under way: the messages it names and how far it got.
+#[derive(Debug)]
+struct Fetching {
+    attrs: Vec<FetchAttribute>,
+    plan: Plan,
+    /// Sequence positions (0-based) still to answer, from `next` on.
+    positions: Vec<usize>,
+    next: usize,
+}
+
 /// One session's backend: the logged-in user and the selected mailbox.
 #[derive(Debug)]
 pub struct Backend {
     hub: Arc<Hub>,
     user: Option<(MailUser, Maildir)>,
     selected: Option<Selected>,
+    /// The FETCH being answered in batches, if any.
+    fetching: Option<Fetching>,
+    /// Octets of responses per FETCH batch.
+    batch_bytes: usize,
 }
 
 fn no(text: impl Into<String>) -> Answer {
@@ -137,7 +185,14 @@ impl Backend {
             hub,
             user: None,
             selected: None,
+            fetching: None,
+            batch_bytes: FETCH_BATCH_BYTES,
         }
+    }
+
+    /// Sets about how many octets of responses one FETCH batch holds (default 1 MiB).
+    pub(crate) fn set_batch_bytes(&mut self, bytes: usize) {
+        self.batch_bytes = bytes.max(1);
     }
 
     /// The selected mailbox's directory.
@@ -348,9 +403,35 @@ impl Backend {
         }
     }
 
-    /// Answers one command.
+    /// Answers one command whole, FETCH included (all its responses in the answer): for
+    /// callers that hold no connection. A server sends a FETCH in batches with
+    /// [`Self::start`] and [`Self::resume`] instead.
     pub fn command(&mut self, command: mailroom_imap_proto::types::Command, utf8: bool) -> Answer {
+        let mut data = Vec::new();
+        let mut step = self.start(command, utf8);
+        let mut answer = loop {
+            data.append(&mut step.data);
+            match step.answer {
+                Some(a) => break a,
+                None => step = self.resume(),
+            }
+        };
+        if !data.is_empty() {
+            let rest = std::mem::take(&mut answer.untagged);
+            answer.untagged = data.into_iter().map(Response::Data).collect();
+            answer.untagged.extend(rest);
+        }
+        answer
+    }
+
+    /// Starts answering one command. Most are answered at once (the step carries the
+    /// answer); a FETCH gives its first batch of responses, about 1 MiB of them (or 1,000
+    /// messages), and [`Self::resume`] gives the next ones: send each batch before asking for
+    /// the next, so a session holds one batch, not the whole mailbox that `FETCH 1:* BODY[]`
+    /// names. No other command may come between (the session answers one at a time).
+    pub fn start(&mut self, command: mailroom_imap_proto::types::Command, utf8: bool) -> Step {
         use CommandBody as C;
+        self.fetching = None;
         // RFC 9051 7.5.1: expunges may be announced during UID commands, not during FETCH,
         // STORE and SEARCH by sequence number; so UID commands first bring the view up to date.
         let is_uid = matches!(
@@ -361,14 +442,52 @@ impl Backend {
                 | C::Copy { uid: true, .. }
                 | C::Move { uid: true, .. }
         );
-        let before = if is_uid { self.sync(true) } else { Vec::new() };
+        let mut before = if is_uid { self.sync(true) } else { Vec::new() };
+        if let C::Fetch { uid, set, items } = command.body {
+            let mut step = match self.start_fetch(uid, &set, &items) {
+                Ok(()) => self.resume(),
+                Err(answer) => Step {
+                    data: Vec::new(),
+                    answer: Some(answer),
+                },
+            };
+            before.append(&mut step.data);
+            step.data = before;
+            return step;
+        }
         let mut answer = self.dispatch(command.body, utf8);
         if !before.is_empty() {
             let rest = std::mem::take(&mut answer.untagged);
             answer.untagged = before.into_iter().map(Response::Data).collect();
             answer.untagged.extend(rest);
         }
-        answer
+        Step {
+            data: Vec::new(),
+            answer: Some(answer),
+        }
+    }
+
+    /// The next batch of the FETCH under way (see [`Self::start`]); with the answer when it
+    /// is the last. Without a FETCH under way, answers NO.
+    pub fn resume(&mut self) -> Step {
+        let Some(mut fetching) = self.fetching.take() else {
+            return Step {
+                data: Vec::new(),
+                answer: Some(no("[SERVERBUG] no FETCH under way")),
+            };
+        };
+        // On a failure, what was built before it is sent, as Dovecot does: earlier batches
+        // are on the wire already.
+        let (data, failed) = self.fetch_batch(&mut fetching);
+        let answer = match failed {
+            Some(answer) => Some(answer),
+            None if fetching.next < fetching.positions.len() => {
+                self.fetching = Some(fetching);
+                None
+            }
+            None => Some(Answer::ok("FETCH completed")),
+        };
+        Step { data, answer }
     }
 
     fn dispatch(&mut self, body: CommandBody, utf8: bool) -> Answer {
@@ -449,7 +568,6 @@ impl Backend {
                 criteria,
                 ..
             } => self.search(uid, returns.as_deref(), &criteria),
-            C::Fetch { uid, set, items } => self.fetch(uid, &set, &items),
             C::Store {
                 uid,
                 set,
@@ -959,9 +1077,15 @@ impl Backend {
             .unwrap_or(UNIX_EPOCH)
     }
 
-    fn fetch(&mut self, uid: bool, set: &SequenceSet, items: &FetchItems) -> Answer {
+    /// Checks a FETCH and resolves its messages; [`Self::resume`] answers them.
+    fn start_fetch(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        items: &FetchItems,
+    ) -> Result<(), Answer> {
         if self.bad_seq(uid, set) {
-            return Answer::bad("Invalid message sequence number");
+            return Err(Answer::bad("Invalid message sequence number"));
         }
         let mut attrs: Vec<FetchAttribute> = match items {
             FetchItems::All => vec![
@@ -989,44 +1113,11 @@ impl Backend {
             attrs.insert(0, FetchAttribute::Uid);
         }
         let positions = self.resolve(uid, set);
-        let Some(sel) = self.selected.as_mut() else {
-            return no("No mailbox selected");
+        let Some(sel) = self.selected.as_ref() else {
+            return Err(no("No mailbox selected"));
         };
         // What each message needs: nothing from the file (flags, UID, size), its header only
         // (ENVELOPE, header sections), the raw octets (BODY[]), or the MIME structure.
-        let whole_raw = |a: &FetchAttribute| match a {
-            FetchAttribute::Rfc822 => true,
-            FetchAttribute::BodySection { section, .. } => {
-                section.part.is_empty() && section.text.is_none()
-            }
-            FetchAttribute::Binary { part, .. } => part.is_empty(),
-            _ => false,
-        };
-        let header_part = |a: &FetchAttribute| match a {
-            FetchAttribute::Envelope | FetchAttribute::Rfc822Header => true,
-            FetchAttribute::BodySection { section, .. } => {
-                section.part.is_empty()
-                    && matches!(
-                        section.text,
-                        Some(
-                            SectionText::Header
-                                | SectionText::HeaderFields(_)
-                                | SectionText::HeaderFieldsNot(_)
-                        )
-                    )
-            }
-            _ => false,
-        };
-        let file_free = |a: &FetchAttribute| {
-            matches!(
-                a,
-                FetchAttribute::Uid
-                    | FetchAttribute::Flags
-                    | FetchAttribute::Rfc822Size
-                    | FetchAttribute::InternalDate
-                    | FetchAttribute::ModSeq
-            )
-        };
         let needs_raw = attrs.iter().any(|a| !file_free(a));
         let needs_parse = attrs.iter().any(|a| !file_free(a) && !whole_raw(a));
         let header_only = attrs.iter().all(|a| file_free(a) || header_part(a));
@@ -1034,7 +1125,6 @@ impl Backend {
             && attrs
                 .iter()
                 .all(|a| file_free(a) || matches!(a, FetchAttribute::Envelope));
-        let hub = self.hub.clone();
         let sets_seen = !sel.read_only
             && attrs.iter().any(|a| {
                 matches!(
@@ -1045,11 +1135,78 @@ impl Backend {
                         | FetchAttribute::Rfc822Text
                 )
             });
-        let mut out = Vec::with_capacity(positions.len());
+        self.fetching = Some(Fetching {
+            attrs,
+            plan: Plan {
+                needs_raw,
+                needs_parse,
+                header_only,
+                envelope_only,
+                sets_seen,
+            },
+            positions,
+            next: 0,
+        });
+        Ok(())
+    }
+
+    /// The responses for the next messages of `fetching`, about `batch_bytes` of them, and
+    /// the answer of a failure that ends the FETCH (after the responses built before it).
+    fn fetch_batch(&mut self, fetching: &mut Fetching) -> (Vec<Data>, Option<Answer>) {
+        let budget = self.batch_bytes;
+        let hub = self.hub.clone();
+        let Some(sel) = self.selected.as_mut() else {
+            return (Vec::new(), Some(no("No mailbox selected")));
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
         let mut changed = false;
-        for i in positions {
+        let mut failed = None;
+        while bytes < budget && out.len() < FETCH_BATCH_MESSAGES {
+            let Some(&i) = fetching.positions.get(fetching.next) else {
+                break;
+            };
+            fetching.next += 1;
+            match Self::fetch_one(sel, &hub, &fetching.attrs, fetching.plan, i, &mut changed) {
+                Ok(Some(data)) => {
+                    bytes = bytes.saturating_add(wire_len(&data));
+                    out.push(data);
+                }
+                Ok(None) => {}
+                Err(answer) => {
+                    failed = Some(answer);
+                    break;
+                }
+            }
+        }
+        // Told per batch, not at the end: a client that goes away mid-FETCH leaves its
+        // \Seen flags set, and the other sessions must learn of them.
+        if changed {
+            hub.changed(sel.maildir.path());
+        }
+        (out, failed)
+    }
+
+    /// The FETCH response for the message at position `i`, setting `\Seen` first when the
+    /// plan says so (`changed` then becomes true). `None` when `i` is out of the view.
+    fn fetch_one(
+        sel: &mut Selected,
+        hub: &Hub,
+        attrs: &[FetchAttribute],
+        plan: Plan,
+        i: usize,
+        changed: &mut bool,
+    ) -> Result<Option<Data>, Answer> {
+        let Plan {
+            needs_raw,
+            needs_parse,
+            header_only,
+            envelope_only,
+            sets_seen,
+        } = plan;
+        {
             let Some(m) = sel.msgs.get(i).cloned() else {
-                continue;
+                return Ok(None);
             };
             let mut flags = m.md.flags();
             let mut flags_changed = false;
@@ -1067,7 +1224,7 @@ impl Backend {
                             flags = new.flags();
                             sel.msgs[i].md = new;
                             flags_changed = true;
-                            changed = true;
+                            *changed = true;
                             break;
                         }
                         Ok(None) => continue,
@@ -1095,7 +1252,7 @@ impl Backend {
                 None
             };
             let mut values = Vec::with_capacity(attrs.len());
-            for a in &attrs {
+            for a in attrs {
                 let v = match a {
                     FetchAttribute::Uid => FetchValue::Uid(m.uid),
                     FetchAttribute::Flags => FetchValue::Flags(imap_flags(flags, &sel.keywords)),
@@ -1188,7 +1345,7 @@ impl Backend {
                     FetchAttribute::Binary { part, partial, .. } => {
                         let Some(bytes) = parsed.as_ref().and_then(|p| message::binary(p, part))
                         else {
-                            return no("[UNKNOWN-CTE] cannot decode the part");
+                            return Err(no("[UNKNOWN-CTE] cannot decode the part"));
                         };
                         let (bytes, origin) = cut(bytes, *partial);
                         FetchValue::Binary {
@@ -1215,15 +1372,11 @@ impl Backend {
             if flags_changed && !attrs.contains(&FetchAttribute::Flags) {
                 values.push(FetchValue::Flags(imap_flags(flags, &sel.keywords)));
             }
-            out.push(Data::Fetch {
+            Ok(Some(Data::Fetch {
                 seq: i as u32 + 1,
                 items: values,
-            });
+            }))
         }
-        if changed {
-            self.changed();
-        }
-        Answer::ok("FETCH completed").with_data(out)
     }
 
     fn store(
@@ -1520,6 +1673,158 @@ impl Backend {
             }
         }
         a
+    }
+}
+
+/// Whether `a` is the whole message's raw octets (BODY[], RFC822, BINARY[]).
+fn whole_raw(a: &FetchAttribute) -> bool {
+    match a {
+        FetchAttribute::Rfc822 => true,
+        FetchAttribute::BodySection { section, .. } => {
+            section.part.is_empty() && section.text.is_none()
+        }
+        FetchAttribute::Binary { part, .. } => part.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether the message's header is all that `a` needs.
+fn header_part(a: &FetchAttribute) -> bool {
+    match a {
+        FetchAttribute::Envelope | FetchAttribute::Rfc822Header => true,
+        FetchAttribute::BodySection { section, .. } => {
+            section.part.is_empty()
+                && matches!(
+                    section.text,
+                    Some(
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                    )
+                )
+        }
+        _ => false,
+    }
+}
+
+/// Whether `a` is answered without opening the message's file.
+fn file_free(a: &FetchAttribute) -> bool {
+    matches!(
+        a,
+        FetchAttribute::Uid
+            | FetchAttribute::Flags
+            | FetchAttribute::Rfc822Size
+            | FetchAttribute::InternalDate
+            | FetchAttribute::ModSeq
+    )
+}
+
+/// About the octets `data` takes on the wire, an upper bound, to cut a FETCH into batches
+/// without encoding anything twice: literals count their length, quoted strings twice theirs
+/// (every octet escaped at worst), everything else a generous constant.
+fn wire_len(data: &Data) -> usize {
+    let Data::Fetch { items, .. } = data else {
+        return 64;
+    };
+    items.iter().fold(32, |n, v| n.saturating_add(value_len(v)))
+}
+
+fn value_len(v: &FetchValue) -> usize {
+    match v {
+        FetchValue::Flags(flags) => flags.iter().fold(16, |n, f| {
+            n + match f {
+                Flag::Keyword(a) | Flag::Extension(a) => a.as_str().len() + 2,
+                _ => 10,
+            }
+        }),
+        FetchValue::Envelope(e) => envelope_len(e),
+        FetchValue::Body(b) | FetchValue::BodyStructure(b) => body_len(b),
+        FetchValue::BodySection { data, .. }
+        | FetchValue::Binary { data, .. }
+        | FetchValue::Rfc822(data)
+        | FetchValue::Rfc822Header(data)
+        | FetchValue::Rfc822Text(data) => 64 + nstring_len(data),
+        _ => 40,
+    }
+}
+
+fn istring_len(s: &IString) -> usize {
+    match s {
+        IString::Quoted(_) => 2 + 2 * s.as_bytes().len(),
+        IString::Literal(_) => 24 + s.as_bytes().len(),
+    }
+}
+
+fn nstring_len(s: &Option<IString>) -> usize {
+    s.as_ref().map_or(3, istring_len)
+}
+
+fn addresses_len(list: &Option<Vec<Address>>) -> usize {
+    list.as_ref().map_or(3, |list| {
+        list.iter().fold(2, |n, a| {
+            n + 5
+                + nstring_len(&a.name)
+                + nstring_len(&a.adl)
+                + nstring_len(&a.mailbox)
+                + nstring_len(&a.host)
+        })
+    })
+}
+
+fn envelope_len(e: &Envelope) -> usize {
+    12 + nstring_len(&e.date)
+        + nstring_len(&e.subject)
+        + [&e.from, &e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc]
+            .into_iter()
+            .map(addresses_len)
+            .sum::<usize>()
+        + nstring_len(&e.in_reply_to)
+        + nstring_len(&e.message_id)
+}
+
+fn extension_len(ext: &[BodyExtension]) -> usize {
+    ext.iter().fold(0, |n, x| {
+        n + 1
+            + match x {
+                BodyExtension::NString(s) => nstring_len(s),
+                BodyExtension::Number(_) => 20,
+                BodyExtension::List(l) => 2 + extension_len(l),
+            }
+    })
+}
+
+fn body_len(b: &Body) -> usize {
+    match b {
+        Body::Multi {
+            parts,
+            subtype,
+            extension,
+        } => {
+            parts.iter().fold(4, |n, p| n + body_len(p))
+                + istring_len(subtype)
+                + extension_len(extension)
+        }
+        Body::Single(p) => {
+            let params = p.fields.params.as_ref().map_or(3, |l| {
+                l.iter()
+                    .fold(2, |n, (k, v)| n + 1 + istring_len(k) + istring_len(v))
+            });
+            let specific = match &p.specific {
+                PartSpecific::Basic => 0,
+                PartSpecific::Text { .. } => 21,
+                PartSpecific::Message { envelope, body, .. } => {
+                    envelope_len(envelope) + body_len(body) + 22
+                }
+            };
+            30 + istring_len(&p.media_type)
+                + istring_len(&p.subtype)
+                + params
+                + nstring_len(&p.fields.id)
+                + nstring_len(&p.fields.description)
+                + istring_len(&p.fields.encoding)
+                + specific
+                + extension_len(&p.extension)
+        }
     }
 }
 
@@ -1829,6 +2134,126 @@ mod tests {
         assert!(wildmatch(b"a.%", b"a.b"));
         assert!(wildmatch(b"INBOX", b"INBOX"));
         assert!(!wildmatch(b"Sent", b"Drafts"));
+    }
+
+    fn command(text: &str) -> mailroom_imap_proto::types::Command {
+        mailroom_imap_proto::parse_command(text.as_bytes()).unwrap()
+    }
+
+    /// A logged-in backend with INBOX selected, over `messages`.
+    fn selected(dir: &std::path::Path, messages: &[Vec<u8>]) -> Backend {
+        let md = Maildir::create(dir.join("Maildir")).unwrap();
+        for m in messages {
+            md.deliver(&m[..]).unwrap();
+        }
+        let mut b = Backend::new(Arc::new(Hub::new()));
+        let user = MailUser {
+            name: "u".into(),
+            maildir: dir.join("Maildir"),
+        };
+        assert_eq!(b.login(user).kind, StatusKind::Ok);
+        assert_eq!(
+            b.command(command("a SELECT INBOX\r\n"), false).kind,
+            StatusKind::Ok
+        );
+        b
+    }
+
+    const MULTIPART: &[u8] = b"From: \"A \\\"quoted\\\" name\" <a@example.test>\r\n\
+To: b@example.test, \"C\" <c@example.test>\r\nSubject: \"hi\" \\ there\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n\
+Content-Type: text/plain; charset=\"us-ascii\"\r\n\r\nfirst\r\n--XX\r\n\
+Content-Type: message/rfc822\r\n\r\nSubject: inner\r\nFrom: x@y\r\n\r\ninner body\r\n\
+--XX\r\nContent-Type: application/octet-stream; name=\"a b\"\r\n\
+Content-Disposition: attachment; filename=\"a b\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+AAAA\r\n--XX--\r\n";
+
+    #[test]
+    fn the_size_estimate_of_a_fetch_response_is_an_upper_bound() {
+        use mailroom_imap_proto::codec::Encode;
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!(
+            "Subject: {}\r\n\r\n{}\r\n",
+            "\"\\".repeat(400),
+            "x".repeat(5000)
+        );
+        let mut b = selected(dir.path(), &[MULTIPART.to_vec(), long.into_bytes()]);
+        let a = b.command(
+            command(
+                "f FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE BODY \
+                 BODY.PEEK[] BODY.PEEK[1] BODY.PEEK[HEADER] RFC822.HEADER BINARY.PEEK[1] \
+                 BINARY.SIZE[1])\r\n",
+            ),
+            false,
+        );
+        assert_eq!(a.kind, StatusKind::Ok, "{a:?}");
+        assert_eq!(a.untagged.len(), 2);
+        for r in &a.untagged {
+            let Response::Data(d) = r else { panic!() };
+            let encoded = r.to_bytes().len();
+            assert!(wire_len(d) >= encoded, "{} < {encoded}", wire_len(d));
+        }
+    }
+
+    #[test]
+    fn fetch_batches_stay_under_the_budget_plus_one_message() {
+        use mailroom_imap_proto::codec::Encode;
+        let dir = tempfile::tempdir().unwrap();
+        let budget = 8 * 1024;
+        let messages: Vec<Vec<u8>> = (0..60)
+            .map(|i| {
+                let size = if i == 30 { 5 * budget } else { 100 + i * 97 };
+                format!("Subject: {i}\r\n\r\n{}\r\n", "y".repeat(size)).into_bytes()
+            })
+            .collect();
+        let largest = messages.iter().map(Vec::len).max().unwrap();
+        let mut b = selected(dir.path(), &messages);
+        b.set_batch_bytes(budget);
+        let mut step = b.start(command("f FETCH 1:* (FLAGS BODY.PEEK[])\r\n"), false);
+        let mut batches = Vec::new();
+        let answer = loop {
+            batches.push(std::mem::take(&mut step.data));
+            match step.answer {
+                Some(a) => break a,
+                None => step = b.resume(),
+            }
+        };
+        assert_eq!(answer.kind, StatusKind::Ok);
+        assert!(answer.untagged.is_empty());
+        assert!(batches.len() > 5, "{}", batches.len());
+        let mut seqs = Vec::new();
+        for batch in &batches {
+            let octets: usize = batch
+                .iter()
+                .map(|d| Response::Data(d.clone()).to_bytes().len())
+                .sum();
+            assert!(octets < budget + largest + 200, "{octets}");
+            seqs.extend(batch.iter().map(|d| match d {
+                Data::Fetch { seq, .. } => *seq,
+                other => panic!("{other:?}"),
+            }));
+        }
+        assert_eq!(seqs, (1..=60).collect::<Vec<u32>>());
+        // A FETCH without a batch left, or none started: NO, not a panic.
+        assert_eq!(b.resume().answer.unwrap().kind, StatusKind::No);
+    }
+
+    #[test]
+    fn a_small_fetch_is_one_step_and_command_answers_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = selected(dir.path(), &[MULTIPART.to_vec()]);
+        let step = b.start(command("f UID FETCH 1:* (UID FLAGS)\r\n"), false);
+        assert_eq!(step.data.len(), 1);
+        assert_eq!(step.answer.unwrap().kind, StatusKind::Ok);
+        // A bad sequence number is answered at once, as before.
+        let a = b.command(command("g FETCH 5 FLAGS\r\n"), false);
+        assert_eq!(a.kind, StatusKind::Bad);
+        let a = b.command(command("h FETCH 1 BODY[]\r\n"), false);
+        assert_eq!(a.kind, StatusKind::Ok);
+        assert!(matches!(
+            &a.untagged[..],
+            [Response::Data(Data::Fetch { .. })]
+        ));
     }
 
     #[test]

@@ -23,10 +23,21 @@
 //! ([`mailroom_maildir::Maildir::set_flags_if_unchanged`]), retried on a fresh listing when
 //! another session renamed the file first, so concurrent STOREs lose nothing.
 //!
+//! Threads and memory: the backend does its file I/O (listings, reads, fsync) in tokio's
+//! blocking pool, lent there for each command, IDLE's polls included, so a slow disk never
+//! stalls the runtime's workers. A FETCH is answered in batches of about 1 MiB of responses (or
+//! 1,000 messages): each batch is written to the connection, waiting for the client to take
+//! it, before the next is read from the Maildir ([`Backend::start`], [`Backend::resume`]), so
+//! `FETCH 1:* BODY[]` of a 10 GB mailbox holds one batch, not 10 GB. One message's section is
+//! one literal, which the encoder writes from memory: a batch can exceed the budget by one
+//! message, read whole, at most 256 MiB (more than APPEND, 64 MiB by default, or LMTP accept;
+//! a bigger file put in the Maildir by other means is served from its first 256 MiB). What
+//! stays in proportion to the mailbox is the view (a few dozen octets per message) and the
+//! untagged responses of the other commands (STORE's FLAGS, SEARCH's numbers).
+//!
 //! Not done yet: CONDSTORE/QRESYNC, COMPRESS, `\Recent` (always none, as IMAP4rev2 allows),
-//! RENAME of INBOX, quotas; the backend does its file I/O on the tokio worker thread (not in
-//! `spawn_blocking`), and a FETCH response is built whole in memory before it is sent (a
-//! `FETCH 1:* BODY[]` of a huge mailbox holds all of it).
+//! RENAME of INBOX, quotas; the adapter does not read while it writes, so a client that sends
+//! a long pipeline without reading the responses can stall both sides.
 
 mod backend;
 mod message;
@@ -42,7 +53,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub use backend::Backend;
+pub use backend::{Backend, Step};
 
 /// A logged-in user: a name and the root of its Maildir++ tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +190,8 @@ pub struct ImapConfig {
     pub hub: Arc<Hub>,
     /// The session settings (limits, capabilities).
     pub session: ServerConfig,
+    /// About how many octets of FETCH responses a session holds at once (1 MiB).
+    pub(crate) fetch_batch_bytes: usize,
 }
 
 impl std::fmt::Debug for ImapConfig {
@@ -211,6 +224,7 @@ impl ImapConfig {
             idle_poll: Duration::from_secs(1),
             hub: Arc::new(Hub::new()),
             session,
+            fetch_batch_bytes: backend::FETCH_BATCH_BYTES,
         }
     }
 
@@ -334,7 +348,9 @@ async fn serve_connection_until(
 
 struct Connection {
     session: ServerSession,
-    backend: Backend,
+    /// Lent to a blocking thread for each command (its file I/O must not stall the runtime's
+    /// workers); `None` only while lent.
+    backend: Option<Backend>,
     config: Arc<ImapConfig>,
     idling: bool,
     /// Failed logins so far.
@@ -345,9 +361,11 @@ struct Connection {
 
 impl Connection {
     fn new(session: ServerSession, config: Arc<ImapConfig>, stop: watch::Receiver<bool>) -> Self {
+        let mut backend = Backend::new(config.hub.clone());
+        backend.set_batch_bytes(config.fetch_batch_bytes);
         Self {
             session,
-            backend: Backend::new(config.hub.clone()),
+            backend: Some(backend),
             config,
             idling: false,
             auth_failures: 0,
@@ -380,7 +398,8 @@ impl Connection {
                         self.idling = true;
                         watcher = self
                             .backend
-                            .selected_path()
+                            .as_ref()
+                            .and_then(Backend::selected_path)
                             .map(|p| self.config.hub.watch(&p));
                         if let Some(w) = &mut watcher {
                             w.mark_unchanged();
@@ -404,7 +423,7 @@ impl Connection {
                             .ok()
                             .flatten();
                         let answer = match found {
-                            Some(user) => self.backend.login(user),
+                            Some(user) => self.with_backend(move |b| b.login(user)).await?,
                             None => {
                                 // A growing delay per failure slows password guessing.
                                 self.auth_failures = self.auth_failures.saturating_add(1);
@@ -431,7 +450,21 @@ impl Connection {
                         }
                     }
                     Event::Command { token, command } => {
-                        let answer = self.backend.command(command, self.session.utf8_accept());
+                        let utf8 = self.session.utf8_accept();
+                        let mut step = self.with_backend(move |b| b.start(command, utf8)).await?;
+                        let answer = loop {
+                            for data in std::mem::take(&mut step.data) {
+                                self.session.send_untagged(data);
+                            }
+                            if let Some(answer) = step.answer {
+                                break answer;
+                            }
+                            // A FETCH batch is on the wire before the next is read: the
+                            // session holds one batch, and a slow reader slows the reading
+                            // of the mailbox (TCP back-pressure) instead of memory growing.
+                            self.flush(&mut stream).await?;
+                            step = self.with_backend(Backend::resume).await?;
+                        };
                         let _ = self.session.respond(token, answer);
                     }
                     Event::AppendStart { token, .. } => {
@@ -457,41 +490,66 @@ impl Connection {
             let poll = self.config.idle_poll;
             let can_read = self.session.wants_input();
             let mut stop = self.stop.clone();
-            tokio::select! {
+            // The branches only say what woke us; the work (which may wait on the backend's
+            // thread) comes after, when no branch holds a borrow or a guard.
+            let poll_mailbox = tokio::select! {
                 n = stream.read(&mut buf), if can_read => {
                     let n = n?;
                     if n == 0 {
                         return Ok(None);
                     }
                     self.session.handle_input(Instant::now(), &buf[..n]);
+                    false
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.session.handle_timeout(Instant::now());
+                    false
                 }
-                changed = async {
+                _ = async {
                     match &mut watcher {
                         Some(w) => w.changed().await.is_ok(),
                         None => std::future::pending().await,
                     }
-                }, if self.idling => {
-                    let _ = changed;
-                    self.push_updates();
-                }
-                _ = tokio::time::sleep(poll), if self.idling => {
-                    self.push_updates();
-                }
+                }, if self.idling => true,
+                _ = tokio::time::sleep(poll), if self.idling => true,
                 // Shutdown: between commands (none is being answered here), say BYE.
                 _ = stop.wait_for(|stop| *stop) => {
                     self.session.bye("Server shutting down.");
+                    false
                 }
+            };
+            if poll_mailbox {
+                self.push_updates().await?;
             }
         }
     }
 
-    fn push_updates(&mut self) {
-        for data in self.backend.updates() {
+    async fn push_updates(&mut self) -> std::io::Result<()> {
+        for data in self.with_backend(Backend::updates).await? {
             self.session.send_untagged(data);
         }
+        Ok(())
+    }
+
+    /// Runs `f` on the backend in a blocking thread: Maildir work (directory listings, file
+    /// reads, fsync) would otherwise stall every session on the same runtime worker.
+    async fn with_backend<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Backend) -> R + Send + 'static,
+    ) -> std::io::Result<R> {
+        let Some(mut backend) = self.backend.take() else {
+            // Only a panic in an earlier call leaves it missing, and that call ended the
+            // connection.
+            return Err(std::io::Error::other("imap: the mailbox backend is gone"));
+        };
+        let (backend, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&mut backend);
+            (backend, result)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(format!("imap: the mailbox backend failed: {e}")))?;
+        self.backend = Some(backend);
+        Ok(result)
     }
 
     async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> std::io::Result<()> {
@@ -505,6 +563,8 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailroom_imap_proto::types::{FetchValue, Flag, Response, StatusKind};
+    use mailroom_maildir::Flags;
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     /// A server on a free loopback port with one user; returns its address and the stop
@@ -535,6 +595,217 @@ mod tests {
             .unwrap()
             .unwrap();
         l
+    }
+
+    /// A stream that records how many octets were written between flushes: the adapter
+    /// flushes after each batch, so each entry is one piece of output it held.
+    struct Recorder<S> {
+        inner: S,
+        current: usize,
+        pieces: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Recorder<S> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for Recorder<S> {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+            if let std::task::Poll::Ready(Ok(n)) = polled {
+                self.current += n;
+            }
+            polled
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if self.current > 0 {
+                let n = std::mem::take(&mut self.current);
+                self.pieces.lock().unwrap().push(n);
+            }
+            std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// A Maildir of `n` messages of different sizes (one far above `budget`); the body of
+    /// each by its key.
+    fn mailbox(root: &Path, n: usize, budget: usize) -> HashMap<String, Vec<u8>> {
+        let md = mailroom_maildir::Maildir::create(root.join("Maildir")).unwrap();
+        let mut bodies = HashMap::new();
+        for i in 0..n {
+            let size = if i == n / 2 {
+                3 * budget
+            } else {
+                500 + (i % 9) * 1500
+            };
+            let line = format!("line of message {i} ");
+            let text = line.repeat(size / line.len() + 1);
+            let body = format!(
+                "From: <s{i}@example.test>\r\nSubject: message {i}\r\n\
+                 Message-ID: <{i}@example.test>\r\n\r\n{text}\r\n"
+            )
+            .into_bytes();
+            let delivered = md.deliver(&body[..]).unwrap();
+            bodies.insert(delivered.key.as_str().to_owned(), body);
+        }
+        bodies
+    }
+
+    /// Runs one connection over an in-memory stream, the client sending `commands` at once;
+    /// returns the responses and the pieces the adapter wrote between flushes.
+    async fn converse(config: ImapConfig, commands: &str) -> (Vec<Response>, Vec<usize>) {
+        let config = Arc::new(config);
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let pieces = Arc::new(Mutex::new(Vec::new()));
+        let recorder = Recorder {
+            inner: server,
+            current: 0,
+            pieces: pieces.clone(),
+        };
+        let (_keep, stop) = watch::channel(false);
+        let session = ServerSession::new(config.session_config(), Instant::now());
+        let mut conn = Connection::new(session, config, stop);
+        let server = tokio::spawn(async move { conn.run(recorder).await.map(|_| ()) });
+        let (mut r, mut w) = tokio::io::split(client);
+        w.write_all(commands.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), r.read_to_end(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        server.await.unwrap().unwrap();
+        let limits = mailroom_imap_proto::framing::FramingLimits::default();
+        let mut responses = Vec::new();
+        let mut rest = &out[..];
+        while !rest.is_empty() {
+            match mailroom_imap_proto::decode_response(rest, &limits).unwrap() {
+                mailroom_imap_proto::Decoded::Done { value, consumed } => {
+                    responses.push(value);
+                    rest = &rest[consumed..];
+                }
+                mailroom_imap_proto::Decoded::Incomplete => panic!("truncated output"),
+            }
+        }
+        let pieces = pieces.lock().unwrap().clone();
+        (responses, pieces)
+    }
+
+    fn fetch_config(dir: &Path, budget: usize) -> ImapConfig {
+        let mut config = ImapConfig::new(users(dir), None);
+        config.disable_plaintext_auth = false;
+        config.fetch_batch_bytes = budget;
+        config
+    }
+
+    #[tokio::test]
+    async fn a_fetch_in_many_batches_arrives_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = 16 * 1024;
+        let bodies = mailbox(dir.path(), 300, budget);
+        let (responses, pieces) = converse(
+            fetch_config(dir.path(), budget),
+            "a LOGIN u right\r\nb SELECT INBOX\r\nc UID FETCH 1:* (BODY[] FLAGS)\r\nd LOGOUT\r\n",
+        )
+        .await;
+        let md = mailroom_maildir::Maildir::open(dir.path().join("Maildir")).unwrap();
+        let list = md.read_uidlist().unwrap().unwrap();
+        let key_of: HashMap<u32, String> = list
+            .entries()
+            .iter()
+            .map(|e| (e.uid, e.key.as_str().to_owned()))
+            .collect();
+        let mut seen = 0u32;
+        let mut last_uid = 0;
+        let mut tagged = Vec::new();
+        for r in &responses {
+            match r {
+                Response::Data(mailroom_imap_proto::types::Data::Fetch { seq, items }) => {
+                    seen += 1;
+                    assert_eq!(*seq, seen, "sequence numbers in order");
+                    let [
+                        FetchValue::Uid(uid),
+                        FetchValue::BodySection { data, .. },
+                        FetchValue::Flags(flags),
+                    ] = &items[..]
+                    else {
+                        panic!("{items:?}");
+                    };
+                    assert!(*uid > last_uid, "UIDs ascending");
+                    last_uid = *uid;
+                    let body = data.as_ref().unwrap().as_bytes();
+                    assert_eq!(body, &bodies[&key_of[uid]][..], "body of UID {uid}");
+                    assert!(flags.contains(&Flag::Seen), "\\Seen set by BODY[]");
+                }
+                Response::Status(s) if s.tag.is_some() => tagged.push(s.clone()),
+                _ => {}
+            }
+        }
+        assert_eq!(seen, 300);
+        let fetch = tagged
+            .iter()
+            .find(|s| s.tag.as_ref().unwrap().as_str() == "c")
+            .unwrap();
+        assert_eq!(fetch.kind, StatusKind::Ok);
+        // BODY[] stored \Seen in the Maildir, every message.
+        let scan = md.scan().unwrap();
+        assert_eq!(scan.messages.len(), 300);
+        assert!(
+            scan.messages
+                .iter()
+                .all(|m| m.flags().contains(Flags::SEEN))
+        );
+        // Written in many pieces, not in one.
+        let total: usize = pieces.iter().sum();
+        assert!(pieces.len() > total / (2 * budget), "{pieces:?}");
+    }
+
+    #[tokio::test]
+    async fn a_fetch_is_written_in_pieces_of_the_budget_plus_one_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = 16 * 1024;
+        let bodies = mailbox(dir.path(), 120, budget);
+        let largest = bodies.values().map(Vec::len).max().unwrap();
+        let (responses, pieces) = converse(
+            fetch_config(dir.path(), budget),
+            "a LOGIN u right\r\nb SELECT INBOX\r\nc FETCH 1:* (UID BODY.PEEK[] ENVELOPE)\r\n\
+             d LOGOUT\r\n",
+        )
+        .await;
+        let fetched = responses
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Response::Data(mailroom_imap_proto::types::Data::Fetch { .. })
+                )
+            })
+            .count();
+        assert_eq!(fetched, 120);
+        // Each piece: less than the budget, plus the message that crossed it (its response:
+        // the body, its envelope and the framing), plus the short lines of other commands.
+        let bound = budget + largest + 4096;
+        assert!(pieces.iter().all(|p| *p <= bound), "{pieces:?} > {bound}");
+        let total: usize = pieces.iter().sum();
+        assert!(total > 120 * 500);
+        assert!(pieces.len() > total / (2 * budget), "{pieces:?}");
     }
 
     #[tokio::test]
