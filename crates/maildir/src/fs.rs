@@ -125,11 +125,12 @@ pub trait Fs: Clone + Send + Sync {
 ///
 /// [`Fs::sync_batch`] flushes the files of a batch that sit on one ext4 file system with
 /// `syncfs(2)` on the first of them: one pass that writes back every dirty file and issues
-/// one cache flush, instead of one fsync (and one flush) per file. It is called twice in a
-/// row: `sync_filesystem()` (fs/sync.c) asks ext4 for its flush before it writes the block
-/// device's buffers, so on ext4 without a journal the inode and bitmap blocks written last
-/// may still be in the disk's volatile cache when the first call returns; the second call's
-/// flush covers them (on a journaled ext4 it costs one more flush).
+/// one cache flush, instead of one fsync (and one flush) per file. An `fdatasync(2)` of that
+/// first file follows, for its cache flush: `sync_filesystem()` (fs/sync.c) asks ext4 for its
+/// flush before it writes the block device's buffers, so on ext4 without a journal the inode
+/// and bitmap blocks written last may still be in the disk's volatile cache when `syncfs`
+/// returns; ext4's fsync of a file always ends with a flush, which covers them (on a
+/// journaled ext4 it is one flush more than needed).
 ///
 /// Errors: since Linux 5.8, `syncfs` reports every write-back error on the file system since
 /// the descriptor it is called on was opened (the superblock's error sequence), so calling it
@@ -210,9 +211,9 @@ fn mountinfo_is_ext4(mountinfo: &str, dev: u64) -> bool {
 }
 
 /// One flush of the whole file system holding `file`, made durable (see [`RealFs`]).
-fn syncfs_twice(file: &File) -> rustix::io::Result<()> {
+fn syncfs_and_flush(file: &File) -> rustix::io::Result<()> {
     rustix::fs::syncfs(file)?;
-    rustix::fs::syncfs(file)
+    rustix::fs::fdatasync(file)
 }
 
 impl Fs for RealFs {
@@ -291,7 +292,7 @@ impl Fs for RealFs {
                     continue;
                 }
             };
-            match syncfs_twice(&*files[first]) {
+            match syncfs_and_flush(&*files[first]) {
                 Ok(()) => members.iter().for_each(|&i| results[i] = Some(Ok(()))),
                 Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => {
                     SYNCFS_REFUSED.store(true, Ordering::Relaxed);
