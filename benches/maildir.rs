@@ -1,7 +1,14 @@
 //! Maildir benches: durable delivery of 4 KiB messages, one at a time and in batches of 32,
 //! beside the raw loop (write, fsync, rename, fsync the directory) on the same disk in the same
 //! run; the same delivery with the fsyncs skipped (the cost of everything but the flushes); and
-//! a scan of a 100,000-message Maildir, with its peak memory.
+//! a scan of a 100,000-message Maildir, with its peak memory. After the criterion groups, the
+//! same three deliveries are timed again in interleaved rounds and the ratios printed (single
+//! vs raw loop, batch vs single per message), which a disk whose speed drifts between the
+//! groups cannot skew.
+//!
+//! A batch's files are flushed by `syncfs(2)` on ext4 (see `RealFs`), which also writes back
+//! whatever else is dirty on that file system: run the bench on a quiet file system to see the
+//! store's own cost.
 //!
 //! `cargo bench --bench maildir`. The delivery benches write into a temporary directory under
 //! `$TMPDIR` (the disk measured) and remove it at the end. The scan fixture is built once in
@@ -115,11 +122,6 @@ fn deliver(c: &mut Criterion, root: &Path) {
         b.iter(|| md.deliver(&body[..]).unwrap());
     });
 
-    let md = Maildir::create_with(NoSync, root.join("nosync")).unwrap();
-    g.bench_function("4k_nofsync", |b| {
-        b.iter(|| md.deliver(&body[..]).unwrap());
-    });
-
     let md = Maildir::create(root.join("batch")).unwrap();
     g.throughput(Throughput::Elements(BATCH as u64));
     g.bench_function(BenchmarkId::new("4k_fsync_batch", BATCH), |b| {
@@ -133,7 +135,105 @@ fn deliver(c: &mut Criterion, root: &Path) {
             }
         });
     });
+
+    // Last: it leaves many files' data dirty, which a batch's syncfs would have to write.
+    let md = Maildir::create_with(NoSync, root.join("nosync")).unwrap();
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("4k_nofsync", |b| {
+        b.iter(|| md.deliver(&body[..]).unwrap());
+    });
+
     g.finish();
+}
+
+/// Rounds of the paired comparison in [`paired`].
+const PAIRED_ROUNDS: usize = 21;
+/// Messages delivered one at a time by each of the raw loop and `deliver` in one round.
+const PAIRED_SINGLES: usize = 8;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The same comparison as the criterion groups, interleaved: each round times a few raw-loop
+/// deliveries, a few single deliveries, one batch of 32 and a few deliveries without fsync
+/// back to back (in a rotating order), and the ratios are taken within the round. The
+/// criterion groups run one after another, seconds apart, and a shared virtual disk's flush
+/// latency can change several-fold in that time; within a round all variants see the same
+/// disk. Prints the median per-message times and the median ratios with their range.
+fn paired(root: &Path) {
+    const VARIANTS: usize = 4;
+    let body = message();
+    let raw_dir = root.join("paired-raw");
+    for sub in ["tmp", "new"] {
+        std::fs::create_dir_all(raw_dir.join(sub)).unwrap();
+    }
+    let single = Maildir::create(root.join("paired-single")).unwrap();
+    let batched = Maildir::create(root.join("paired-batch")).unwrap();
+    let nosync = Maildir::create_with(NoSync, root.join("paired-nosync")).unwrap();
+    let mut n = 0u64;
+    // Per-message times of each variant (raw, single, batch, no fsync) in each round, seconds.
+    let mut rounds: Vec<[f64; VARIANTS]> = Vec::with_capacity(PAIRED_ROUNDS);
+    for round in 0..PAIRED_ROUNDS {
+        let mut times = [0.0; VARIANTS];
+        for k in 0..VARIANTS {
+            let variant = (round + k) % VARIANTS;
+            let start = Instant::now();
+            let count = match variant {
+                0 => {
+                    for _ in 0..PAIRED_SINGLES {
+                        n += 1;
+                        raw_delivery(&raw_dir, n, &body);
+                    }
+                    PAIRED_SINGLES
+                }
+                1 => {
+                    for _ in 0..PAIRED_SINGLES {
+                        single.deliver(&body[..]).unwrap();
+                    }
+                    PAIRED_SINGLES
+                }
+                2 => {
+                    let mut batch = Batch::new();
+                    for _ in 0..BATCH {
+                        batch.add(&batched, &body[..]);
+                    }
+                    for r in batch.commit() {
+                        r.unwrap();
+                    }
+                    BATCH
+                }
+                _ => {
+                    for _ in 0..PAIRED_SINGLES {
+                        nosync.deliver(&body[..]).unwrap();
+                    }
+                    PAIRED_SINGLES
+                }
+            };
+            times[variant] = start.elapsed().as_secs_f64() / count as f64;
+        }
+        rounds.push(times);
+    }
+    let summary = |ratios: Vec<f64>| {
+        let (low, high) = ratios
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
+        format!("{:.2}x (range {low:.2}x to {high:.2}x)", median(ratios))
+    };
+    let us = |variant: usize| median(rounds.iter().map(|t| t[variant] * 1e6).collect());
+    eprintln!(
+        "maildir/deliver/paired, {PAIRED_ROUNDS} interleaved rounds; median per message: raw \
+         loop {:.0} us, single {:.0} us, batch of {BATCH} {:.0} us, without fsync {:.0} us\n  \
+         single delivery speed vs the raw loop (median of the rounds' ratios): {}\n  \
+         batch of {BATCH} vs single delivery, per message (median of the rounds' ratios): {}",
+        us(0),
+        us(1),
+        us(2),
+        us(3),
+        summary(rounds.iter().map(|t| t[0] / t[1]).collect()),
+        summary(rounds.iter().map(|t| t[1] / t[2]).collect()),
+    );
 }
 
 /// The 100,000-message fixture, built once and kept (see the module docs).
@@ -227,6 +327,7 @@ fn main() {
         .tempdir()
         .unwrap();
     deliver(&mut c, root.path());
+    paired(root.path());
     c.final_summary();
     eprintln!("removing the delivered messages (slow on a disk mounted with `discard`)");
 }
