@@ -301,7 +301,7 @@ impl Fs for RealFs {
                 Err(e) => {
                     let kind = io::Error::from(e).kind();
                     for &i in &members {
-                        let text = format!("syncfs of the batch's file system: {e}");
+                        let text = format!("flush of the file system (syncfs, fdatasync): {e}");
                         results[i] = Some(Err(io::Error::new(kind, text)));
                     }
                 }
