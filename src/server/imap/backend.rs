@@ -2256,6 +2256,110 @@ AAAA\r\n--XX--\r\n";
         ));
     }
 
+    /// Runs a command through `start`/`resume`, calling `between` after each batch; returns
+    /// the batches and the answer.
+    fn batches(
+        b: &mut Backend,
+        text: &str,
+        mut between: impl FnMut(usize),
+    ) -> (Vec<Vec<Data>>, Answer) {
+        let mut step = b.start(command(text), false);
+        let mut out = Vec::new();
+        loop {
+            out.push(std::mem::take(&mut step.data));
+            match step.answer {
+                Some(a) => return (out, a),
+                None => {
+                    between(out.len());
+                    step = b.resume();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_expunged_between_batches_keeps_its_number_until_the_fetch_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let messages: Vec<Vec<u8>> = (0..40)
+            .map(|i| format!("Subject: {i}\r\n\r\n{}\r\n", "z".repeat(1000)).into_bytes())
+            .collect();
+        let mut b = selected(dir.path(), &messages);
+        b.set_batch_bytes(4096);
+        let md = Maildir::open(dir.path().join("Maildir")).unwrap();
+        let last = b.selected.as_ref().unwrap().msgs[39]
+            .md
+            .key()
+            .as_str()
+            .to_owned();
+        // Another process expunges message 40 after the first batch.
+        let (out, answer) = batches(&mut b, "f FETCH 1:* BODY[]\r\n", |n| {
+            if n == 1 {
+                let m = md.find(&last).unwrap().unwrap();
+                md.expunge(&m).unwrap();
+            }
+        });
+        assert!(out.len() > 3);
+        assert_eq!(answer.kind, StatusKind::Ok, "{answer:?}");
+        let all: Vec<&Data> = out.iter().flatten().collect();
+        // RFC 9051 7.5.1: no EXPUNGE during FETCH by sequence number; the vanished message
+        // still has its number (its body now empty, as before batches).
+        assert!(!all.iter().any(|d| matches!(d, Data::Expunge(_))));
+        assert_eq!(all.len(), 40);
+        let Data::Fetch { seq: 40, items } = all[39] else {
+            panic!("{:?}", all[39]);
+        };
+        assert!(matches!(&items[0], FetchValue::BodySection { data, .. }
+            if data.as_ref().is_none_or(|d| d.as_bytes().is_empty())));
+        // The next command that may tell it, tells it.
+        let a = b.command(command("n NOOP\r\n"), false);
+        assert!(a.untagged.contains(&Response::Data(Data::Expunge(40))));
+    }
+
+    #[test]
+    fn uid_fetch_in_batches_announces_changes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let messages: Vec<Vec<u8>> = (0..20)
+            .map(|i| format!("Subject: {i}\r\n\r\n{}\r\n", "w".repeat(2000)).into_bytes())
+            .collect();
+        let mut b = selected(dir.path(), &messages);
+        b.set_batch_bytes(4096);
+        let md = Maildir::open(dir.path().join("Maildir")).unwrap();
+        md.deliver(&b"Subject: new\r\n\r\nnew\r\n"[..]).unwrap();
+        let (out, answer) = batches(&mut b, "f UID FETCH 1:* (FLAGS BODY.PEEK[])\r\n", |_| {});
+        assert_eq!(answer.kind, StatusKind::Ok);
+        assert!(out.len() > 3);
+        assert_eq!(
+            out[0][0],
+            Data::Exists(21),
+            "the view is synced before the first batch"
+        );
+        let uids: Vec<u32> = out
+            .iter()
+            .flatten()
+            .filter_map(|d| match d {
+                Data::Fetch { items, .. } => match items[0] {
+                    FetchValue::Uid(u) => Some(u),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(uids, (1..=21).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn a_fetch_failing_midway_sends_what_it_built_then_no() {
+        let dir = tempfile::tempdir().unwrap();
+        let simple = b"Subject: one part\r\n\r\nbody\r\n".to_vec();
+        let mut b = selected(dir.path(), &[MULTIPART.to_vec(), simple.clone(), simple]);
+        // Message 2 has no part 2: BINARY cannot give it (RFC 3516: NO).
+        let (out, answer) = batches(&mut b, "f FETCH 1:3 BINARY.PEEK[2]\r\n", |_| {});
+        assert_eq!(answer.kind, StatusKind::No);
+        assert!(answer.text.contains("UNKNOWN-CTE"), "{answer:?}");
+        let all: Vec<&Data> = out.iter().flatten().collect();
+        assert!(matches!(all[..], [Data::Fetch { seq: 1, .. }]), "{all:?}");
+    }
+
     #[test]
     fn uid_sets_compress_runs() {
         let s = uid_set(&[3, 1, 2, 7]).unwrap();
