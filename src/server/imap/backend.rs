@@ -1204,179 +1204,170 @@ impl Backend {
             envelope_only,
             sets_seen,
         } = plan;
-        {
-            let Some(m) = sel.msgs.get(i).cloned() else {
-                return Ok(None);
-            };
-            let mut flags = m.md.flags();
-            let mut flags_changed = false;
-            if sets_seen && !flags.contains(Flags::SEEN) {
-                // Compare-and-swap as in STORE, so a concurrent flag change is kept.
-                for _ in 0..100 {
-                    let Some(current) = sel.maildir.find(m.md.key().as_str()).ok().flatten() else {
+        let Some(m) = sel.msgs.get(i).cloned() else {
+            return Ok(None);
+        };
+        let mut flags = m.md.flags();
+        let mut flags_changed = false;
+        if sets_seen && !flags.contains(Flags::SEEN) {
+            // Compare-and-swap as in STORE, so a concurrent flag change is kept.
+            for _ in 0..100 {
+                let Some(current) = sel.maildir.find(m.md.key().as_str()).ok().flatten() else {
+                    break;
+                };
+                match sel
+                    .maildir
+                    .set_flags_if_unchanged(&current, current.flags().union(Flags::SEEN))
+                {
+                    Ok(Some(new)) => {
+                        flags = new.flags();
+                        sel.msgs[i].md = new;
+                        flags_changed = true;
+                        *changed = true;
                         break;
-                    };
-                    match sel
-                        .maildir
-                        .set_flags_if_unchanged(&current, current.flags().union(Flags::SEEN))
-                    {
-                        Ok(Some(new)) => {
-                            flags = new.flags();
-                            sel.msgs[i].md = new;
-                            flags_changed = true;
-                            *changed = true;
-                            break;
-                        }
-                        Ok(None) => continue,
-                        Err(_) => break,
                     }
+                    Ok(None) => continue,
+                    Err(_) => break,
                 }
             }
-            let cached = if envelope_only {
-                hub.envelope(sel.maildir.path(), m.md.key().as_str())
-            } else {
-                None
-            };
-            let raw = if cached.is_some() {
-                None
-            } else if header_only && needs_raw {
-                Self::read_header(sel, &m)
-            } else if needs_raw {
-                Self::read(sel, &m)
-            } else {
-                None
-            };
-            let parsed = if needs_parse {
-                raw.as_deref().and_then(message::parse)
-            } else {
-                None
-            };
-            let mut values = Vec::with_capacity(attrs.len());
-            for a in attrs {
-                let v = match a {
-                    FetchAttribute::Uid => FetchValue::Uid(m.uid),
-                    FetchAttribute::Flags => FetchValue::Flags(imap_flags(flags, &sel.keywords)),
-                    FetchAttribute::Rfc822Size => FetchValue::Rfc822Size(
-                        m.md.size()
-                            .or_else(|| sel.maildir.size(&m.md).ok())
-                            .unwrap_or(0),
-                    ),
-                    FetchAttribute::InternalDate => {
-                        match datetime_of(Self::internal_date(sel, &m)) {
-                            Some(d) => FetchValue::InternalDate(d),
-                            None => continue,
-                        }
-                    }
-                    FetchAttribute::ModSeq => continue,
-                    FetchAttribute::Envelope => {
-                        let envelope = match (&cached, &parsed) {
-                            (Some(e), _) => e.clone(),
-                            (None, Some(p)) => {
-                                let e = Arc::new(message::envelope(p));
-                                hub.keep_envelope(
-                                    sel.maildir.path(),
-                                    m.md.key().as_str(),
-                                    e.clone(),
-                                );
-                                e
-                            }
-                            (None, None) => Arc::default(),
-                        };
-                        FetchValue::Envelope(Box::new(Envelope::clone(&envelope)))
-                    }
-                    FetchAttribute::Body | FetchAttribute::BodyStructure => {
-                        let body = match &parsed {
-                            Some(p) => message::body_structure(p),
-                            None => continue,
-                        };
-                        if matches!(a, FetchAttribute::Body) {
-                            FetchValue::Body(Box::new(body))
-                        } else {
-                            FetchValue::BodyStructure(Box::new(body))
-                        }
-                    }
-                    FetchAttribute::Rfc822 => {
-                        FetchValue::Rfc822(message::nstring(raw.as_deref().unwrap_or(&[])))
-                    }
-                    FetchAttribute::Rfc822Header | FetchAttribute::Rfc822Text => {
-                        let text = if matches!(a, FetchAttribute::Rfc822Header) {
-                            mailroom_imap_proto::types::SectionText::Header
-                        } else {
-                            mailroom_imap_proto::types::SectionText::Text
-                        };
-                        let bytes = parsed
-                            .as_ref()
-                            .map(|p| message::section(p, &[], Some(&text)))
-                            .unwrap_or_default();
-                        if matches!(a, FetchAttribute::Rfc822Header) {
-                            FetchValue::Rfc822Header(message::nstring(&bytes))
-                        } else {
-                            FetchValue::Rfc822Text(message::nstring(&bytes))
-                        }
-                    }
-                    FetchAttribute::BodySection {
-                        section, partial, ..
-                    } if whole_raw(a) => {
-                        let all = raw.as_deref().unwrap_or(&[]);
-                        let (bytes, origin) = match partial {
-                            None => (all.to_vec(), None),
-                            Some(p) => cut(all.to_vec(), Some(*p)),
-                        };
-                        FetchValue::BodySection {
-                            section: section.clone(),
-                            origin,
-                            data: message::nstring_owned(bytes),
-                        }
-                    }
-                    FetchAttribute::BodySection {
-                        section, partial, ..
-                    } => {
-                        let bytes = parsed
-                            .as_ref()
-                            .map(|p| message::section(p, &section.part, section.text.as_ref()))
-                            .unwrap_or_default();
-                        let (bytes, origin) = cut(bytes, *partial);
-                        FetchValue::BodySection {
-                            section: section.clone(),
-                            origin,
-                            data: message::nstring(&bytes),
-                        }
-                    }
-                    FetchAttribute::Binary { part, partial, .. } => {
-                        let Some(bytes) = parsed.as_ref().and_then(|p| message::binary(p, part))
-                        else {
-                            return Err(no("[UNKNOWN-CTE] cannot decode the part"));
-                        };
-                        let (bytes, origin) = cut(bytes, *partial);
-                        FetchValue::Binary {
-                            part: part.clone(),
-                            origin,
-                            data: Some(IString::Literal(
-                                mailroom_imap_proto::types::Literal::binary(
-                                    bytes,
-                                    mailroom_imap_proto::types::LiteralMode::Sync,
-                                ),
-                            )),
-                        }
-                    }
-                    FetchAttribute::BinarySize(part) => FetchValue::BinarySize {
-                        part: part.clone(),
-                        size: parsed
-                            .as_ref()
-                            .and_then(|p| message::binary(p, part))
-                            .map_or(0, |b| b.len() as u64),
-                    },
-                };
-                values.push(v);
-            }
-            if flags_changed && !attrs.contains(&FetchAttribute::Flags) {
-                values.push(FetchValue::Flags(imap_flags(flags, &sel.keywords)));
-            }
-            Ok(Some(Data::Fetch {
-                seq: i as u32 + 1,
-                items: values,
-            }))
         }
+        let cached = if envelope_only {
+            hub.envelope(sel.maildir.path(), m.md.key().as_str())
+        } else {
+            None
+        };
+        let raw = if cached.is_some() {
+            None
+        } else if header_only && needs_raw {
+            Self::read_header(sel, &m)
+        } else if needs_raw {
+            Self::read(sel, &m)
+        } else {
+            None
+        };
+        let parsed = if needs_parse {
+            raw.as_deref().and_then(message::parse)
+        } else {
+            None
+        };
+        let mut values = Vec::with_capacity(attrs.len());
+        for a in attrs {
+            let v = match a {
+                FetchAttribute::Uid => FetchValue::Uid(m.uid),
+                FetchAttribute::Flags => FetchValue::Flags(imap_flags(flags, &sel.keywords)),
+                FetchAttribute::Rfc822Size => FetchValue::Rfc822Size(
+                    m.md.size()
+                        .or_else(|| sel.maildir.size(&m.md).ok())
+                        .unwrap_or(0),
+                ),
+                FetchAttribute::InternalDate => match datetime_of(Self::internal_date(sel, &m)) {
+                    Some(d) => FetchValue::InternalDate(d),
+                    None => continue,
+                },
+                FetchAttribute::ModSeq => continue,
+                FetchAttribute::Envelope => {
+                    let envelope = match (&cached, &parsed) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(p)) => {
+                            let e = Arc::new(message::envelope(p));
+                            hub.keep_envelope(sel.maildir.path(), m.md.key().as_str(), e.clone());
+                            e
+                        }
+                        (None, None) => Arc::default(),
+                    };
+                    FetchValue::Envelope(Box::new(Envelope::clone(&envelope)))
+                }
+                FetchAttribute::Body | FetchAttribute::BodyStructure => {
+                    let body = match &parsed {
+                        Some(p) => message::body_structure(p),
+                        None => continue,
+                    };
+                    if matches!(a, FetchAttribute::Body) {
+                        FetchValue::Body(Box::new(body))
+                    } else {
+                        FetchValue::BodyStructure(Box::new(body))
+                    }
+                }
+                FetchAttribute::Rfc822 => {
+                    FetchValue::Rfc822(message::nstring(raw.as_deref().unwrap_or(&[])))
+                }
+                FetchAttribute::Rfc822Header | FetchAttribute::Rfc822Text => {
+                    let text = if matches!(a, FetchAttribute::Rfc822Header) {
+                        mailroom_imap_proto::types::SectionText::Header
+                    } else {
+                        mailroom_imap_proto::types::SectionText::Text
+                    };
+                    let bytes = parsed
+                        .as_ref()
+                        .map(|p| message::section(p, &[], Some(&text)))
+                        .unwrap_or_default();
+                    if matches!(a, FetchAttribute::Rfc822Header) {
+                        FetchValue::Rfc822Header(message::nstring(&bytes))
+                    } else {
+                        FetchValue::Rfc822Text(message::nstring(&bytes))
+                    }
+                }
+                FetchAttribute::BodySection {
+                    section, partial, ..
+                } if whole_raw(a) => {
+                    let all = raw.as_deref().unwrap_or(&[]);
+                    let (bytes, origin) = match partial {
+                        None => (all.to_vec(), None),
+                        Some(p) => cut(all.to_vec(), Some(*p)),
+                    };
+                    FetchValue::BodySection {
+                        section: section.clone(),
+                        origin,
+                        data: message::nstring_owned(bytes),
+                    }
+                }
+                FetchAttribute::BodySection {
+                    section, partial, ..
+                } => {
+                    let bytes = parsed
+                        .as_ref()
+                        .map(|p| message::section(p, &section.part, section.text.as_ref()))
+                        .unwrap_or_default();
+                    let (bytes, origin) = cut(bytes, *partial);
+                    FetchValue::BodySection {
+                        section: section.clone(),
+                        origin,
+                        data: message::nstring(&bytes),
+                    }
+                }
+                FetchAttribute::Binary { part, partial, .. } => {
+                    let Some(bytes) = parsed.as_ref().and_then(|p| message::binary(p, part)) else {
+                        return Err(no("[UNKNOWN-CTE] cannot decode the part"));
+                    };
+                    let (bytes, origin) = cut(bytes, *partial);
+                    FetchValue::Binary {
+                        part: part.clone(),
+                        origin,
+                        data: Some(IString::Literal(
+                            mailroom_imap_proto::types::Literal::binary(
+                                bytes,
+                                mailroom_imap_proto::types::LiteralMode::Sync,
+                            ),
+                        )),
+                    }
+                }
+                FetchAttribute::BinarySize(part) => FetchValue::BinarySize {
+                    part: part.clone(),
+                    size: parsed
+                        .as_ref()
+                        .and_then(|p| message::binary(p, part))
+                        .map_or(0, |b| b.len() as u64),
+                },
+            };
+            values.push(v);
+        }
+        if flags_changed && !attrs.contains(&FetchAttribute::Flags) {
+            values.push(FetchValue::Flags(imap_flags(flags, &sel.keywords)));
+        }
+        Ok(Some(Data::Fetch {
+            seq: i as u32 + 1,
+            items: values,
+        }))
     }
 
     fn store(
