@@ -254,8 +254,10 @@ pub async fn serve(
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// As [`serve`], until `shutdown` completes: then no new connection is accepted, and each
-/// session finishes the command it is running (an APPEND is stored and answered), says
-/// `* BYE Server shutting down.` and closes; those still busy after 10 s are dropped.
+/// session finishes the command it is executing (an APPEND received whole is stored and
+/// answered), says `* BYE Server shutting down.` and closes; a command still arriving (an
+/// APPEND literal half sent) is dropped unanswered, so nothing of it is stored. Sessions still
+/// busy after 10 s are dropped.
 ///
 /// # Errors
 ///
