@@ -42,9 +42,13 @@
 //!   whole, under one name. A failed delivery leaves nothing visible (a crash may leave a file
 //!   in `tmp/`, which readers never look at and [`Maildir::clean_tmp`] removes after 36 hours).
 //! - What this rests on: fsync of a file makes its data durable, fsync of a directory makes its
-//!   entries durable, and a rename survives a crash whole or not at all (true of ext4, XFS and
-//!   btrfs; the Maildir protocol itself assumes it). The crash tests check the guarantees above
-//!   on [`sim::SimFs`] under exactly these assumptions, crashing at every operation.
+//!   entries durable, and a rename survives a crash whole or not at all (true of the journaling
+//!   file systems: ext4 with its journal, the default, XFS and btrfs; the Maildir protocol
+//!   itself assumes it). ext4 made without a journal (`mkfs.ext4 -O ^has_journal`) keeps the
+//!   first two but not the third: after a power cut in the middle of a rename, `fsck` may find
+//!   the message under both names, or under neither (in `lost+found`). The crash tests check
+//!   the guarantees above on [`sim::SimFs`] under exactly these assumptions, crashing at every
+//!   operation.
 //! - Names are unique across processes and hosts: seconds, `M` microseconds, `P` pid, `Q` a
 //!   per-process counter, `R` 64 random bits, the host name; created with `O_EXCL` and renamed
 //!   with `RENAME_NOREPLACE`, so a collision is an error and never an overwrite.
