@@ -212,6 +212,39 @@ pub fn local_alias(
     Ok(out)
 }
 
+/// Expands a user's `.forward` file as local(8) does after alias expansion: `text` is the
+/// file's content (read by the caller, who knows where it is and whether to trust it), in the
+/// syntax of an `:include:` file (items separated by commas or newlines, `#` comments,
+/// `|command`, `/file`, `:include:`). A local address is expanded through `alias_maps`; the
+/// user itself (`user` or `\user`) means its own mailbox, not the `.forward` again.
+///
+/// # Errors
+///
+/// [`ExpandError::Include`] for a malformed file (its name and line given), and as
+/// [`local_alias`].
+pub fn dot_forward(
+    params: &Params,
+    user: &str,
+    file: &Path,
+    text: &str,
+    includes: &dyn IncludeReader,
+) -> Result<Vec<AliasDelivery>, ExpandError> {
+    let items =
+        crate::table::alias::parse_include(file, text).map_err(|e| ExpandError::Include {
+            address: user.to_string(),
+            message: e.to_string(),
+        })?;
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    // The user is on the path, so naming it delivers to its mailbox (as an alias that names
+    // itself does).
+    let mut path = vec![user.to_lowercase()];
+    expand_items(
+        params, user, &items, includes, &mut path, None, &mut seen, &mut out, 0,
+    )?;
+    Ok(out)
+}
+
 fn alias_items<'p>(params: &'p Params, name: &str) -> Option<(String, &'p [Box<str>])> {
     if let Some(items) = params.alias_maps.alias_items(name) {
         return Some((name.to_lowercase(), items));
@@ -476,6 +509,40 @@ mod include_tests {
             AliasTable::parse(Path::new("aliases"), aliases).unwrap(),
         ));
         p
+    }
+
+    #[test]
+    fn dot_forward_items() {
+        let p = params("team: ann, bob\n");
+        let files = Files(HashMap::new());
+        let forward = Path::new("/home/carol/.forward");
+        let got: Vec<String> = dot_forward(
+            &p,
+            "carol",
+            forward,
+            "# forward\n\\carol, carol@remote.test\nteam, \"|/bin/cat >/dev/null\", /var/spool/carol\n",
+            &files,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|d| format!("{:?}", d.delivery))
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "Mailbox(\"carol\")",
+                "Forward(Mailbox(carol@remote.test))",
+                "Mailbox(\"ann\")",
+                "Mailbox(\"bob\")",
+                "Command(\"/bin/cat >/dev/null\")",
+                "File(\"/var/spool/carol\")"
+            ]
+        );
+        let e = dot_forward(&p, "carol", forward, "\"unterminated\n", &files).unwrap_err();
+        assert!(
+            e.to_string().contains("/home/carol/.forward, line 1"),
+            "the file and line are named: {e}"
+        );
     }
 
     #[test]
