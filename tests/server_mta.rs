@@ -652,3 +652,77 @@ fn smtp_agent_reuses_its_connection() {
         server.log()
     );
 }
+
+/// `~/.forward` as local(8) reads it: the user's own mailbox (`\demo`), an mbox file and a
+/// remote address (relayed to smtp-sink, with `Delivered-To:` added); a message that already
+/// went through the user (its `Delivered-To:` names it) bounces as a forwarding loop.
+#[test]
+fn dot_forward_keeps_a_copy_appends_forwards_and_stops_loops() {
+    let Some(peers) = mailroom_testkit::peers(&["smtp-sink", "python3"]) else {
+        return;
+    };
+    let dir = mailroom_testkit::temp_dir();
+    let sink_dir = dir.path().join("sink");
+    let (_sink, sink_port) = smtp_sink(&peers[0], &sink_dir, &[]);
+    let server = Server::start(
+        dir.path(),
+        &format!("relayhost = \"[127.0.0.1]:{sink_port}\"\n"),
+    );
+    let home = server.data.join("home/demo");
+    let mbox = dir.path().join("copy.mbox");
+    std::fs::write(
+        home.join(".forward"),
+        format!(
+            "# demo's .forward\n\\demo, {}\nfriend@remote.example\n",
+            mbox.display()
+        ),
+    )
+    .unwrap();
+    python(
+        &peers[1],
+        &server.smtp,
+        "s.sendmail('alice@client.example', ['demo@localhost'], 'Subject: forwarded\\r\\n\\r\\nkeep a copy\\r\\n')\n",
+    );
+    server.wait_log(
+        "the forwarded copy is relayed",
+        |l| l.contains("to=<friend@remote.example>") && l.contains("status=sent"),
+        30,
+    );
+    let maildir = files_in(&home.join("Maildir/new"));
+    assert_eq!(maildir.len(), 1, "{}", server.log());
+    let stored = std::fs::read_to_string(&maildir[0]).unwrap();
+    assert!(stored.contains("Subject: forwarded"), "{stored}");
+    let copy = std::fs::read_to_string(&mbox).unwrap();
+    assert!(
+        copy.starts_with("From alice@client.example ") && copy.contains("keep a copy"),
+        "{copy}"
+    );
+    let relayed: Vec<String> = files_in(&sink_dir)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert_eq!(relayed.len(), 1, "{relayed:?}");
+    assert!(
+        relayed[0]
+            .lines()
+            .any(|l| l.trim_end() == "Delivered-To: demo@localhost")
+            && relayed[0].contains("keep a copy"),
+        "{}",
+        relayed[0]
+    );
+
+    // The relayed copy coming back (its Delivered-To names demo) is a loop: bounced, not
+    // stored again.
+    python(
+        &peers[1],
+        &server.smtp,
+        "s.sendmail('alice@client.example', ['demo@localhost'], 'Delivered-To: demo@localhost\\r\\nSubject: again\\r\\n\\r\\nloop\\r\\n')\n",
+    );
+    let log = server.wait_log(
+        "the loop bounces",
+        |l| l.contains("mail forwarding loop for demo@localhost"),
+        30,
+    );
+    assert!(log.contains("status=bounced (5.4.6"), "{log}");
+    assert_eq!(files_in(&home.join("Maildir/new")).len(), 1);
+}

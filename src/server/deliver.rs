@@ -7,13 +7,13 @@
 //! `ID: to=<rcpt>, relay=..., delay=..., status=sent (...)`.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mailroom_maildir::Maildir;
 use mailroom_queue::{Diagnostic, Lease, Outcome};
-use mailroom_rewrite::expand::{Delivery, FsIncludes, local_alias};
+use mailroom_rewrite::expand::{Delivery, FsIncludes, dot_forward, local_alias};
 use mailroom_rewrite::resolve::{NextHop, resolve};
 use mailroom_rewrite::{ForwardPath, Mailbox, Params, ReversePath};
 use mailroom_smtp_proto::client::{ClientConfig, Envelope as ClientEnvelope, TlsPolicy};
@@ -307,6 +307,49 @@ fn deliver_virtual(
     store(&shared.hub, base.join(rel), maildir, prefix, body, sender)
 }
 
+/// local(8)'s loop check: whether the message's header already says it was delivered to
+/// `address` (a `Delivered-To:` line this agent added before forwarding it).
+fn delivered_to(body: &[u8], address: &str) -> bool {
+    body.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.split_at(l.iter().position(|&b| b == b':')?);
+            name.eq_ignore_ascii_case(b"Delivered-To")
+                .then(|| &value[1..])
+        })
+        .any(|value| {
+            String::from_utf8_lossy(value)
+                .trim()
+                .eq_ignore_ascii_case(address)
+        })
+}
+
+/// The largest `.forward` file read.
+const FORWARD_LIMIT: u64 = 1 << 20;
+
+/// The user's `$HOME/.forward`, when there is one.
+fn read_forward(home: &Path) -> Result<Option<(PathBuf, String)>, String> {
+    let path = home.join(".forward");
+    let mut text = String::new();
+    match std::fs::File::open(&path) {
+        Ok(f) => f
+            .take(FORWARD_LIMIT)
+            .read_to_string(&mut text)
+            .map(|_| Some((path.clone(), text)))
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The `local` agent for one recipient: aliases, then each user's `.forward`, then the
+/// mailbox (Maildir or mbox), files, commands, and forwarding through the queue.
+///
+/// As local(8): a message whose header already has `Delivered-To: <recipient>` is a
+/// forwarding loop and bounces (5.4.6); a forwarded copy gets that header. A user's
+/// `.forward` is expanded once per delivery: the user named in its own `.forward` (or named
+/// again by another user's, closing a cycle) gets the message in its mailbox.
 fn deliver_local(
     shared: &Shared,
     id: mailroom_queue::QueueId,
@@ -318,13 +361,22 @@ fn deliver_local(
     let params = &shared.params;
     let domain = mailbox.host().to_string().to_ascii_lowercase();
     let local = mailbox.local_part().to_string();
+    let address = mailbox.to_string();
+    // RFC 3463: X.4.6 "Routing loop detected".
+    if delivered_to(body, &address) {
+        return bounce((5, 4, 6), &format!("mail forwarding loop for {address}"));
+    }
     let deliveries = match local_alias(params, &local, &FsIncludes) {
         Ok(d) => d,
         Err(e) => return defer((4, 3, 0), &format!("alias expansion failed: {e}")),
     };
+    let mut todo: std::collections::VecDeque<Delivery> =
+        deliveries.into_iter().map(|d| d.delivery).collect();
+    // Users whose .forward was expanded in this delivery (passwd names, lowercase).
+    let mut forwarded = std::collections::HashSet::new();
     let mut worst = Outcome::Delivered;
-    for d in deliveries {
-        let outcome = match d.delivery {
+    while let Some(delivery) = todo.pop_front() {
+        let outcome = match delivery {
             Delivery::Mailbox(name) => {
                 let user =
                     shared
@@ -336,15 +388,36 @@ fn deliver_local(
                         defer((4, 3, 0), &format!("user {} has no home directory", u.name))
                     }
                     Some(u) => {
-                        let hm = &shared.config.home_mailbox;
-                        store(
-                            &shared.hub,
-                            u.home.join(hm),
-                            hm.ends_with('/'),
-                            prefix,
-                            body,
-                            sender,
-                        )
+                        let forward = if forwarded.insert(u.name.to_ascii_lowercase()) {
+                            read_forward(&u.home)
+                        } else {
+                            Ok(None)
+                        };
+                        match forward {
+                            Ok(Some((path, text))) => {
+                                match dot_forward(params, &name, &path, &text, &FsIncludes) {
+                                    Ok(items) => {
+                                        todo.extend(items.into_iter().map(|d| d.delivery));
+                                        continue;
+                                    }
+                                    // The user can mend the file; the mail waits (Postfix
+                                    // defers on a .forward it cannot use).
+                                    Err(e) => defer((4, 3, 0), &format!(".forward: {e}")),
+                                }
+                            }
+                            Err(e) => defer((4, 3, 0), &format!("cannot read .forward: {e}")),
+                            Ok(None) => {
+                                let hm = &shared.config.home_mailbox;
+                                store(
+                                    &shared.hub,
+                                    u.home.join(hm),
+                                    hm.ends_with('/'),
+                                    prefix,
+                                    body,
+                                    sender,
+                                )
+                            }
+                        }
                     }
                 }
             }
@@ -352,7 +425,8 @@ fn deliver_local(
             Delivery::Forward(to) => {
                 let env =
                     mailroom_queue::Envelope::new(sender.clone(), vec![ForwardPath::from(to)]);
-                match shared.queue.enqueue(env, body) {
+                let header = format!("Delivered-To: {address}\r\n");
+                match shared.queue.enqueue(env, header.as_bytes().chain(body)) {
                     Ok(new) => {
                         tracing::info!("{id}: forwarded as {new}");
                         shared.wake.notify_one();
@@ -792,5 +866,27 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivered_to_reads_only_the_header() {
+        let m = b"Received: x\r\nDelivered-To:  Demo@Localhost \r\nSubject: s\r\n\r\nbody\r\n";
+        assert!(delivered_to(m, "demo@localhost"));
+        assert!(!delivered_to(m, "other@localhost"));
+        // In the body it does not count; neither does another header naming the address.
+        let m = b"Subject: Delivered-To: demo@localhost\r\n\r\nDelivered-To: demo@localhost\r\n";
+        assert!(!delivered_to(m, "demo@localhost"));
+        // Bare LF lines, and no header at all.
+        assert!(delivered_to(
+            b"delivered-to: demo@localhost\n\nx",
+            "demo@localhost"
+        ));
+        assert!(!delivered_to(b"", "demo@localhost"));
+        assert!(!delivered_to(b"no colon line\r\n", "demo@localhost"));
     }
 }

@@ -25,7 +25,13 @@
 //! A client outside `mynetworks` may hold `smtpd_client_connection_count_limit` connections
 //! per listener; one more gets `421 4.7.0` (the total per listener is `default_process_limit`).
 //!
-//! What it does not do yet: `.forward` files, queue administration while the server runs.
+//! The local agent reads each user's `~/.forward` after alias expansion (items as in an
+//! `:include:` file), adds `Delivered-To:` to what it forwards and bounces a message that
+//! already carries its recipient's `Delivered-To:` (a forwarding loop, 5.4.6), as local(8).
+//!
+//! What it does not do yet: queue administration while the server runs; `.forward+ext`
+//! files and the ownership checks local(8) makes on `.forward` (every home belongs to the
+//! server's one user here).
 
 pub mod config;
 pub mod deliver;
