@@ -148,9 +148,24 @@ impl Passwd {
     }
 
     /// Checks `password` for `login`. Unknown users and wrong passwords are both `false`.
+    ///
+    /// An unknown user costs an argon2 verification too (against a hash made once, of no
+    /// password anyone knows), so the time of the answer does not tell which users exist.
     pub fn verify(&self, login: &str, password: &str) -> bool {
-        self.get(login)
-            .is_some_and(|u| verify_scheme(&u.password, password))
+        match self.get(login) {
+            Some(u) => verify_scheme(&u.password, password),
+            None => {
+                static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                let dummy = DUMMY.get_or_init(|| {
+                    random_password()
+                        .ok()
+                        .and_then(|p| hash_argon2id(&p).ok())
+                        .unwrap_or_default()
+                });
+                let _ = verify_scheme(dummy, password);
+                false
+            }
+        }
     }
 }
 
@@ -276,6 +291,9 @@ mod tests {
         assert!(p.verify("DEMO@localhost", "pw"));
         assert!(!p.verify("demo@localhost", "x"));
         assert!(p.verify("bob", "x"));
+        // Unknown users are refused (after the same kind of work as a known one).
+        assert!(!p.verify("nobody@localhost", "pw"));
+        assert!(!p.verify("nobody@localhost", ""));
         assert_eq!(
             p.mailbox_user("demo", "localhost").unwrap().home,
             Path::new("/home/demo")

@@ -224,7 +224,13 @@ impl Handler for Smtpd {
             return Err(too_many());
         }
         let password = credentials.password.expose().to_string();
-        if self.shared.passwd.verify(&credentials.username, &password) {
+        let username = credentials.username.clone();
+        let shared = Arc::clone(&self.shared);
+        // A password hash (argon2, SHA512-CRYPT) takes milliseconds of CPU: not on a worker
+        // thread that serves other sessions.
+        let verified =
+            tokio::task::spawn_blocking(move || shared.passwd.verify(&username, &password)).await;
+        if verified.unwrap_or(false) {
             return Ok(());
         }
         ctx.state.auth_failures += 1;
